@@ -1,0 +1,196 @@
+"""Command line: thin wrappers around chainscan.pipeline. Errors → one line on stderr, exit code 1."""
+
+from __future__ import annotations
+
+import sys
+import time
+from enum import Enum
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from . import __version__
+from .config import ScreeningConfig
+from .errors import ChainscanError, ConfigError
+from .landmarks import Side
+from .types import TestType
+
+app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True,
+                  help="chainscan: screen knee valgus and pelvic drop from a frontal video. "
+                       "A screen, not a diagnosis.")
+
+
+class TestChoice(str, Enum):
+    auto = "auto"
+    double_leg_squat = "double_leg_squat"
+    single_leg_squat = "single_leg_squat"
+    single_leg_stance = "single_leg_stance"
+
+
+class SideChoice(str, Enum):
+    auto = "auto"
+    left = "left"
+    right = "right"
+
+
+def _config(config: Optional[Path], thresholds: List[str], cutoff_hz: Optional[float],
+            min_visibility: Optional[float], max_gap_s: Optional[float]) -> ScreeningConfig:
+    cfg = ScreeningConfig.from_toml(config) if config else ScreeningConfig()
+    over: dict = {"thresholds": {}, "signal": {}}
+    for item in thresholds:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise ConfigError(f"--threshold expects NAME=VALUE (e.g. fppa_sls_mild=12), got {item!r}.")
+        try:
+            over["thresholds"][name.strip()] = float(value)
+        except ValueError:
+            raise ConfigError(f"--threshold {name}: {value!r} is not a number.") from None
+    for key, val in (("cutoff_hz", cutoff_hz), ("min_visibility", min_visibility), ("max_gap_s", max_gap_s)):
+        if val is not None:
+            over["signal"][key] = val
+    return cfg.with_overrides({k: v for k, v in over.items() if v})
+
+
+def _test(t: TestChoice) -> Optional[TestType]:
+    return None if t is TestChoice.auto else TestType(t.value)
+
+
+def _side(s: SideChoice) -> Optional[Side]:
+    return None if s is SideChoice.auto else Side(s.value)
+
+
+def _fail(e: ChainscanError) -> None:
+    typer.echo(f"chainscan: {e}", err=True)
+    raise typer.Exit(1)
+
+
+TEST_OPT = typer.Option(TestChoice.auto, "--test", help="Which test the clip shows (auto = recognise it).")
+SIDE_OPT = typer.Option(SideChoice.auto, "--side", help="Stance leg for single-leg tests (auto = recognise it).")
+CONFIG_OPT = typer.Option(None, "--config", help="TOML file with [thresholds]/[signal]/[segmentation]/[quality] overrides.",
+                          dir_okay=False)
+THRESH_OPT = typer.Option([], "--threshold", help="Override one threshold, NAME=VALUE (repeatable), e.g. fppa_sls_mild=12.")
+CUTOFF_OPT = typer.Option(None, "--cutoff-hz", help="Low-pass cut-off in Hz (default 6).", min=0.1)
+VIS_OPT = typer.Option(None, "--min-visibility", help="Landmarks below this visibility are dropped (0–1, default 0.5).",
+                       min=0.0, max=1.0)
+GAP_OPT = typer.Option(None, "--max-gap-s", help="Fill tracking gaps up to this long, seconds (default 0.25).", min=0.0)
+QUIET_OPT = typer.Option(False, "--quiet", "-q", help="Print nothing but errors.")
+
+
+def _finish(result, out: Path, quiet: bool, started: float, write_pose: bool = True) -> None:
+    from .report.writer import write_outputs
+    from .summary import summary_text
+
+    files = write_outputs(result, out, write_pose=write_pose)
+    if not quiet:
+        typer.echo(summary_text(result))
+        typer.echo(f"Wrote {', '.join(f.name for f in files)} to {out} in {time.perf_counter() - started:.1f} s.")
+
+
+@app.command()
+def screen(
+    video: Path = typer.Argument(..., help="Video of the test (mp4, mov, avi, webm, mkv), filmed from the front."),
+    out: Path = typer.Option(Path("chainscan-results"), "--out", "-o", help="Folder for the results."),
+    test: TestChoice = TEST_OPT,
+    side: SideChoice = SIDE_OPT,
+    model: Optional[Path] = typer.Option(None, "--model", help="A MediaPipe pose_landmarker .task file "
+                                         "(default: $CHAINSCAN_POSE_MODEL, else the model bundled with mediapipe)."),
+    max_fps: Optional[float] = typer.Option(None, "--max-fps", help="Analyse at most this many frames per second.",
+                                            min=1.0),
+    baseline: Optional[Path] = typer.Option(None, "--baseline", help="A separate clip of quiet standing, used as the "
+                                            "neutral reference instead of standing found in the clip."),
+    config: Optional[Path] = CONFIG_OPT,
+    threshold: List[str] = THRESH_OPT,
+    cutoff_hz: Optional[float] = CUTOFF_OPT,
+    min_visibility: Optional[float] = VIS_OPT,
+    max_gap_s: Optional[float] = GAP_OPT,
+    quiet: bool = QUIET_OPT,
+) -> None:
+    """Screen a video: pose → metrics → reps → findings. Writes result.json, frames.csv, reps.csv, pose.npz."""
+    from .io.pose import quiet_native_logs
+    from .io.video import check_video_path
+    from .pipeline import screen_video
+
+    started = time.perf_counter()
+    try:
+        cfg = _config(config, threshold, cutoff_hz, min_visibility, max_gap_s)
+        check_video_path(video)
+        if baseline is not None:
+            check_video_path(baseline)
+        with quiet_native_logs() as real_stderr:
+            progress_cb, stop = _progress_bar(quiet, video.name, real_stderr)
+            try:
+                result, _ = screen_video(video, cfg, test=_test(test), side=_side(side), model_path=model,
+                                         max_fps=max_fps, baseline_video=baseline, progress=progress_cb)
+            finally:
+                stop()
+        _finish(result, out, quiet, started)
+    except ChainscanError as e:
+        _fail(e)
+
+
+@app.command()
+def reanalyse(
+    pose_file: Path = typer.Argument(..., help="pose.npz written by 'chainscan screen'."),
+    out: Path = typer.Option(..., "--out", "-o", help="Folder for the new results."),
+    test: TestChoice = TEST_OPT,
+    side: SideChoice = SIDE_OPT,
+    baseline: Optional[Path] = typer.Option(None, "--baseline", help="pose.npz of a separate quiet-standing clip."),
+    config: Optional[Path] = CONFIG_OPT,
+    threshold: List[str] = THRESH_OPT,
+    cutoff_hz: Optional[float] = CUTOFF_OPT,
+    min_visibility: Optional[float] = VIS_OPT,
+    max_gap_s: Optional[float] = GAP_OPT,
+    quiet: bool = QUIET_OPT,
+) -> None:
+    """Re-run everything after pose extraction from a stored pose.npz (no model, well under a second)."""
+    from .io.pose_file import load_pose
+    from .pipeline import neutral_baseline, screen_pose
+
+    started = time.perf_counter()
+    try:
+        cfg = _config(config, threshold, cutoff_hz, min_visibility, max_gap_s)
+        pose = load_pose(pose_file)
+        base = neutral_baseline(load_pose(baseline), cfg) if baseline else None
+        result = screen_pose(pose, cfg, test=_test(test), side=_side(side), baseline=base)
+        _finish(result, out, quiet, started)
+    except ChainscanError as e:
+        _fail(e)
+
+
+def _progress_bar(quiet: bool, name: str, stream):
+    """A terminal progress bar on stderr (nothing when quiet or not a terminal-friendly run)."""
+    if quiet:
+        return None, lambda: None
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    prog = Progress(TextColumn(f"Tracking pose in {name}"), BarColumn(), TextColumn("{task.completed}/{task.total} frames"),
+                    TimeRemainingColumn(), console=Console(file=stream), transient=True)
+    task = prog.add_task("pose", total=None)
+    prog.start()
+
+    def cb(done: int, total: int) -> None:
+        prog.update(task, completed=done, total=total or None)
+
+    return cb, prog.stop
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"chainscan {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                       help="Show the version and exit.")) -> None:
+    """chainscan: screen knee valgus and pelvic drop from a frontal video. A screen, not a diagnosis."""
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        print("chainscan: interrupted; no results were written.", file=sys.stderr)
+        sys.exit(130)

@@ -1,0 +1,1 @@
+"""Input/output at the boundary: video frames, pose models, pose files."""

@@ -1,0 +1,125 @@
+"""The one entry point the CLI and dashboard call: video or stored pose → ScreeningResult."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from . import metrics as m
+from . import quality as q
+from .config import ScreeningConfig
+from .errors import QualityGateFailed
+from .extract import Progress, extract_pose
+from .io.pose import PoseEstimator, make_estimator
+from .landmarks import Landmark as L
+from .landmarks import Side
+from .result import ScreeningResult, now_iso
+from .rules import evaluate
+from .segmentation import find_neutral, segment
+from .signal import CleanedPose, clean_pose
+from .types import PoseSequence, TestType
+
+_LOWER = [L.LEFT_HIP, L.RIGHT_HIP, L.LEFT_KNEE, L.RIGHT_KNEE, L.LEFT_ANKLE, L.RIGHT_ANKLE]
+
+
+def _baseline_from(clean: CleanedPose, pose: PoseSequence, series: dict[str, np.ndarray],
+                   foot_lift_raw: np.ndarray, window: tuple[int, int] | None, source: str) -> m.Baseline:
+    y = m.mid_hip_y(clean.xy)
+    if window is None:
+        with np.errstate(all="ignore"):
+            standing = float(np.nanpercentile(y, 5)) if np.isfinite(y).any() else float("nan")
+        return m.Baseline("none", None, None, 0.0, 0.0, standing, clean.leg_length_px, 0.0)
+    s, e = window
+
+    def med(a: np.ndarray) -> float:
+        w = a[s:e]
+        return float(np.nanmedian(w)) if np.isfinite(w).any() else 0.0
+
+    legs = np.concatenate([np.linalg.norm(clean.xy[s:e, L.LEFT_HIP] - clean.xy[s:e, L.LEFT_ANKLE], axis=-1),
+                           np.linalg.norm(clean.xy[s:e, L.RIGHT_HIP] - clean.xy[s:e, L.RIGHT_ANKLE], axis=-1)])
+    leg = float(np.nanmedian(legs)) if np.isfinite(legs).any() else clean.leg_length_px
+    return m.Baseline(source, s, e - 1, med(series["pelvic_obliquity_deg"]), med(series["trunk_lean_deg"]),
+                      med(y), leg, med(foot_lift_raw))
+
+
+def _analyse_landmarks(pose: PoseSequence, cfg: ScreeningConfig):
+    clean = clean_pose(pose, cfg.signal)
+    series = m.frame_metrics(clean.xy, clean.world)
+    foot_lift_raw = m.raw_foot_lift(clean.xy, clean.world, clean.leg_length_px)
+    return clean, series, foot_lift_raw
+
+
+def neutral_baseline(pose: PoseSequence, config: ScreeningConfig | None = None) -> m.Baseline:
+    """Baseline from a separate clip of quiet standing (its quietest window, else all of it)."""
+    cfg = config or ScreeningConfig()
+    clean, series, lift = _analyse_landmarks(pose, cfg)
+    kf = np.stack([series["knee_flexion_left_deg"], series["knee_flexion_right_deg"]])
+    win = find_neutral(clean.xy, pose.timestamps, kf, lift, clean.leg_length_px, min_s=0.2)
+    if win is None:
+        win = (0, pose.n_frames)
+    return _baseline_from(clean, pose, series, lift, win, "separate")
+
+
+def screen_pose(pose: PoseSequence, config: ScreeningConfig | None = None, *, test: TestType | None = None,
+                side: Side | None = None, baseline: m.Baseline | None = None,
+                max_fps: float | None = None) -> ScreeningResult:
+    """Analyse a stored PoseSequence: milliseconds, no model. Raises QualityGateFailed / InsufficientData."""
+    cfg = config or ScreeningConfig()
+    cfg.validate()
+    clean, series, foot_lift_raw = _analyse_landmarks(pose, cfg)
+    raw = m.frame_metrics(pose.coords[:, :, :2].astype(np.float64), pose.world.astype(np.float64))
+    ok = clean.measured[:, _LOWER].all(axis=1)
+    gates = [
+        q.valid_frames_gate(pose, clean, cfg.quality),
+        q.full_body_gate(pose, cfg.quality, cfg.signal.min_visibility),
+        q.frontal_view_gate(clean, cfg.quality),
+        q.distance_gate(clean, ok, pose.meta.height, cfg.quality),
+        q.frame_rate_gate(pose, cfg.quality, max_fps),
+        q.single_person_gate(pose),
+    ]
+    blocking = q.blocking_failures(gates)
+    if blocking:
+        raise QualityGateFailed(blocking[0].message, gates)
+
+    if baseline is None:
+        kf = np.stack([series["knee_flexion_left_deg"], series["knee_flexion_right_deg"]])
+        win = find_neutral(clean.xy, pose.timestamps, kf, foot_lift_raw, clean.leg_length_px)
+        baseline = _baseline_from(clean, pose, series, foot_lift_raw, win, "clip")
+    gates.append(q.baseline_gate(baseline.source))
+    series.update(m.relative_series(series, clean.xy, foot_lift_raw, baseline))
+    series["pelvic_obliquity_rel_deg"] = series["pelvic_obliquity_deg"] - baseline.pelvic_obliquity_deg
+    series["trunk_lean_rel_deg"] = series["trunk_lean_deg"] - baseline.trunk_lean_deg
+    seg = segment(clean.xy, pose.timestamps, series, baseline, cfg.segmentation, test=test, side=side)
+    series.update(m.support_series(series, seg.stance, baseline))
+    findings = evaluate(seg, series, pose.timestamps, cfg, gates)
+    return ScreeningResult(pose=pose, clean=clean, series=series, raw=raw, baseline=baseline, segmentation=seg,
+                           findings=tuple(findings), quality=tuple(gates), config=cfg, created=now_iso())
+
+
+def screen_video(video: str | os.PathLike, config: ScreeningConfig | None = None, *,
+                 test: TestType | None = None, side: Side | None = None,
+                 estimator: PoseEstimator | None = None, model_path: str | os.PathLike | None = None,
+                 max_fps: float | None = None, baseline_video: str | os.PathLike | None = None,
+                 progress: Progress | None = None) -> tuple[ScreeningResult, PoseSequence]:
+    """Video → pose (the slow part) → ScreeningResult. Returns the result and the PoseSequence to cache.
+
+    If screening fails a blocking gate, the exception carries the pose in ``.pose`` for inspection.
+    """
+    cfg = config or ScreeningConfig()
+    cfg.validate()
+    own = estimator is None
+    est = estimator or make_estimator(model_path)
+    try:
+        base = None
+        if baseline_video is not None:
+            base_pose = extract_pose(baseline_video, est, max_fps=max_fps, check_other_people=False)
+            base = neutral_baseline(base_pose, cfg)
+            if own:  # tracking state must not carry over from one clip to the next
+                est.close()
+                est = make_estimator(model_path)
+        pose = extract_pose(video, est, max_fps=max_fps, progress=progress)
+    finally:
+        if own:
+            est.close()
+    return screen_pose(pose, cfg, test=test, side=side, baseline=base, max_fps=max_fps), pose

@@ -1,0 +1,53 @@
+"""Write all outputs of a screening into a folder, atomically: either every file appears, or none."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from ..errors import ChainscanError
+from ..io.pose_file import save_pose
+from ..result import ScreeningResult
+from .tables import frames_csv, reps_csv
+
+OUTPUT_FILES = ("result.json", "frames.csv", "reps.csv", "pose.npz")
+
+
+def result_json(result: ScreeningResult) -> str:
+    return json.dumps(result.to_dict(), indent=2, ensure_ascii=False, allow_nan=False)
+
+
+def write_outputs(result: ScreeningResult, out_dir: str | os.PathLike, *, write_pose: bool = True) -> list[Path]:
+    """Write result.json, frames.csv, reps.csv and pose.npz into ``out_dir``.
+
+    Files are first written to a temporary folder beside ``out_dir`` and moved in only when all of
+    them are complete, so an error never leaves a half-written result.
+    """
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ChainscanError(f"--out {out} is a file; give a folder to write the results into.")
+    parent = out.parent if str(out.parent) else Path(".")
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".chainscan-", dir=parent))
+    except OSError as e:
+        raise ChainscanError(f"Cannot write results to {out} ({e.strerror}); choose a folder you can write to.") from None
+    try:
+        (tmp / "result.json").write_text(result_json(result), encoding="utf-8")
+        (tmp / "frames.csv").write_text(frames_csv(result), encoding="utf-8")
+        (tmp / "reps.csv").write_text(reps_csv(result), encoding="utf-8")
+        if write_pose:
+            save_pose(result.pose, tmp / "pose.npz")
+        out.mkdir(parents=True, exist_ok=True)
+        written = []
+        for f in sorted(tmp.iterdir()):
+            os.replace(f, out / f.name)
+            written.append(out / f.name)
+        return written
+    except OSError as e:
+        raise ChainscanError(f"Cannot write results to {out} ({e.strerror}); choose a folder you can write to.") from None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

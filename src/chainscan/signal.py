@@ -1,0 +1,239 @@
+"""Signal cleaning of landmark trajectories.
+
+Order: low-visibility and out-of-image points → NaN; left/right label swaps fixed; isolated
+implausible jumps (spikes) → NaN; short interior gaps (≤ ``max_gap_s``) interpolated; zero-lag
+low-pass (2nd-order Butterworth run forward and backward = 4th-order zero lag, cut-off corrected
+for the double pass, Winter 2009). Coordinates keep their units (pixels / metres): nothing here rescales.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.signal import butter, sosfiltfilt
+
+from .config import SignalConfig
+from .landmarks import Landmark
+from .types import PoseSequence
+
+L = Landmark
+
+#: groups whose left/right labels are checked for swaps: (left landmarks, right landmarks, anchor pair)
+SWAP_GROUPS: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {
+    "torso": ((L.LEFT_SHOULDER, L.LEFT_HIP), (L.RIGHT_SHOULDER, L.RIGHT_HIP)),
+    "legs": ((L.LEFT_KNEE, L.LEFT_ANKLE, L.LEFT_HEEL, L.LEFT_FOOT_INDEX),
+             (L.RIGHT_KNEE, L.RIGHT_ANKLE, L.RIGHT_HEEL, L.RIGHT_FOOT_INDEX)),
+    "arms": ((L.LEFT_ELBOW, L.LEFT_WRIST, L.LEFT_PINKY, L.LEFT_INDEX, L.LEFT_THUMB),
+             (L.RIGHT_ELBOW, L.RIGHT_WRIST, L.RIGHT_PINKY, L.RIGHT_INDEX, L.RIGHT_THUMB)),
+}
+#: the limb groups are anchored to the side of this torso pair
+_GROUP_ANCHOR = {"legs": (L.LEFT_HIP, L.RIGHT_HIP), "arms": (L.LEFT_SHOULDER, L.RIGHT_SHOULDER)}
+
+
+@dataclass(frozen=True)
+class CleanedPose:
+    """Cleaned, filtered trajectories.
+
+    ``xy``: (T, 33, 2) pixels; ``world``: (T, 33, 3) metres; ``measured``: (T, 33) True where the
+    point survived cleaning (False where it was NaN'd or interpolated); ``swapped``: per group, (T,)
+    True where labels were swapped back; ``leg_length_px``: median hip–ankle distance.
+    """
+
+    xy: np.ndarray
+    world: np.ndarray
+    measured: np.ndarray
+    swapped: dict[str, np.ndarray]
+    n_spikes: int
+    leg_length_px: float
+    cutoff_hz: float
+
+
+def leg_length_px(xy: np.ndarray) -> float:
+    """Median hip–ankle distance over frames and sides, pixels (NaN if never seen)."""
+    d = np.concatenate([
+        np.linalg.norm(xy[:, L.LEFT_HIP] - xy[:, L.LEFT_ANKLE], axis=-1),
+        np.linalg.norm(xy[:, L.RIGHT_HIP] - xy[:, L.RIGHT_ANKLE], axis=-1)])
+    d = d[np.isfinite(d)]
+    return float(np.median(d)) if d.size else float("nan")
+
+
+def clean_pose(pose: PoseSequence, cfg: SignalConfig) -> CleanedPose:
+    xy = pose.coords[:, :, :2].astype(np.float64)
+    world = pose.world.astype(np.float64)
+    vis = pose.visibility
+    w, h = pose.meta.width, pose.meta.height
+    bad = ~(vis >= cfg.min_visibility)
+    bad |= (xy[..., 0] < -0.05 * w) | (xy[..., 0] > 1.05 * w) | (xy[..., 1] < -0.05 * h) | (xy[..., 1] > 1.05 * h)
+    xy[bad] = np.nan
+    world[bad] = np.nan
+
+    swapped: dict[str, np.ndarray] = {}
+    if cfg.fix_swaps:
+        for name, (left, right) in SWAP_GROUPS.items():
+            s = _swap_states(xy, left, right, _GROUP_ANCHOR.get(name))
+            swapped[name] = s
+            if s.any():
+                li, ri = list(left), list(right)
+                for arr in (xy, world):
+                    tmp = arr[s][:, li].copy()
+                    sub = arr[s]
+                    sub[:, li] = sub[:, ri]
+                    sub[:, ri] = tmp
+                    arr[s] = sub
+    scale = leg_length_px(xy)
+    n_spikes = 0
+    if np.isfinite(scale) and scale > 0:
+        spikes = _spikes(xy, cfg.spike_tolerance * scale)
+        n_spikes = int(spikes.sum())
+        xy[spikes] = np.nan
+        world[spikes] = np.nan
+    measured = np.isfinite(xy).all(axis=-1)
+    t = pose.timestamps
+    xy = fill_gaps(xy, t, cfg.max_gap_s)
+    world = fill_gaps(world, t, cfg.max_gap_s)
+    fs = pose.fps
+    cutoff = min(cfg.cutoff_hz, 0.8 * fs / 2)
+    xy = lowpass(xy, t, cutoff)
+    world = lowpass(world, t, cutoff)
+    return CleanedPose(xy=xy, world=world, measured=measured, swapped=swapped, n_spikes=n_spikes,
+                       leg_length_px=scale, cutoff_hz=float(cutoff))
+
+
+def _swap_states(xy: np.ndarray, left: tuple[int, ...], right: tuple[int, ...],
+                 anchor: tuple[int, int] | None) -> np.ndarray:
+    """(T,) bool: frames whose left/right labels of this group should be swapped back.
+
+    Two-state dynamic programme over time: the cost of a labelling is the frame-to-frame travel of
+    the points (continuity), plus, for limbs, a penalty when the left limb sits on the right side of
+    the body by a clear margin (anatomy). The torso group is anchored by majority: MediaPipe is
+    right most of the time.
+    """
+    li, ri = list(left), list(right)
+    lp, rp = xy[:, li], xy[:, ri]
+    ok = np.isfinite(lp).all(axis=(1, 2)) & np.isfinite(rp).all(axis=(1, 2))
+    frames = np.flatnonzero(ok)
+    states = np.zeros(xy.shape[0], bool)
+    if frames.size < 2:
+        return states
+    scale = np.nanmedian(np.linalg.norm(lp[frames] - rp[frames], axis=-1)) + 1e-6
+    anat = np.zeros((frames.size, 2))
+    if anchor is not None:
+        a_l, a_r = xy[frames, anchor[0]], xy[frames, anchor[1]]
+        side_dir = np.sign(a_l[:, 0] - a_r[:, 0])  # image-x direction of the subject's left
+        limb_dx = (lp[frames, :, 0].mean(axis=1) - rp[frames, :, 0].mean(axis=1)) * side_dir
+        hip_w = np.abs(a_l[:, 0] - a_r[:, 0])
+        clear = np.isfinite(limb_dx) & (np.abs(limb_dx) > 0.5 * np.nan_to_num(hip_w, nan=np.inf))
+        wrong = clear & (limb_dx < 0)   # as labelled, the left limb is on the right
+        right_ = clear & (limb_dx > 0)
+        anat[:, 0] = np.where(wrong, 1.0, 0.0)
+        anat[:, 1] = np.where(right_, 1.0, 0.0)
+    prior = np.array([0.0, 1e-3])
+    n = frames.size
+    cost = anat[0] + prior
+    back = np.zeros((n, 2), np.int8)
+    pos = np.stack([np.concatenate([lp[frames], rp[frames]], axis=1),
+                    np.concatenate([rp[frames], lp[frames]], axis=1)], axis=1)  # (n, 2 states, 2k, 2)
+    for i in range(1, n):
+        d = np.linalg.norm(pos[i][None, :, :, :] - pos[i - 1][:, None, :, :], axis=-1).mean(axis=-1) / scale
+        total = cost[:, None] + d          # [prev state, state]
+        back[i] = np.argmin(total, axis=0)
+        cost = total[back[i], [0, 1]] + anat[i] + prior
+    s = np.zeros(n, np.int8)
+    s[-1] = int(np.argmin(cost))
+    for i in range(n - 1, 0, -1):
+        s[i - 1] = back[i, s[i]]
+    if anchor is None and s.mean() > 0.5:
+        s = 1 - s
+    states[frames] = s.astype(bool)
+    # frames between valid frames inherit the state of the previous valid one
+    if frames.size:
+        idx = np.maximum.accumulate(np.where(ok, np.arange(ok.size), -1))
+        states = np.where(idx >= 0, states[np.clip(idx, 0, None)], False)
+    return states
+
+
+def _spikes(xy: np.ndarray, tol: float) -> np.ndarray:
+    """(T, 33) bool: points farther than ``tol`` from the median of their 5-frame neighbourhood."""
+    t = xy.shape[0]
+    if t < 5:
+        return np.zeros(xy.shape[:2], bool)
+    pad = np.pad(xy, ((2, 2), (0, 0), (0, 0)), mode="edge")
+    win = np.stack([pad[i:i + t] for i in range(5)], axis=0)
+    with np.errstate(all="ignore"):
+        import warnings
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            med = np.nanmedian(win, axis=0)
+    dev = np.linalg.norm(xy - med, axis=-1)
+    return np.isfinite(dev) & (dev > tol)
+
+
+def _runs(finite: np.ndarray) -> list[tuple[int, int]]:
+    """[start, stop) runs of True."""
+    d = np.diff(np.concatenate([[0], finite.astype(np.int8), [0]]))
+    return list(zip(np.flatnonzero(d == 1), np.flatnonzero(d == -1)))
+
+
+def fill_gaps(a: np.ndarray, t: np.ndarray, max_gap_s: float) -> np.ndarray:
+    """Linearly interpolate interior NaN gaps lasting ≤ ``max_gap_s`` seconds along axis 0.
+
+    A gap's length is the time between the last sample before it and the first after it, minus one
+    frame interval. Leading/trailing NaN and longer gaps stay NaN.
+    """
+    out = a.copy()
+    flat = out.reshape(a.shape[0], -1)
+    dt = float(np.median(np.diff(t))) if t.size > 1 else 0.0
+    for j in range(flat.shape[1]):
+        col = flat[:, j]
+        fin = np.isfinite(col)
+        if fin.all() or fin.sum() < 2:
+            continue
+        for s, e in _runs(~fin):
+            if s == 0 or e == col.size:
+                continue
+            if t[e] - t[s - 1] - dt <= max_gap_s + 1e-9:
+                col[s:e] = np.interp(t[s:e], [t[s - 1], t[e]], [col[s - 1], col[e]])
+    return out
+
+
+def lowpass(a: np.ndarray, t: np.ndarray, cutoff_hz: float) -> np.ndarray:
+    """Zero-lag low-pass along axis 0 of each finite run (variable frame rate handled by resampling).
+
+    2nd-order Butterworth, forward and backward (4th-order zero lag); the cut-off is divided by
+    0.802 so that the double pass has its −3 dB point at ``cutoff_hz``. Runs too short to filter
+    are left as they are.
+    """
+    if a.shape[0] < 4:
+        return a.copy()
+    dts = np.diff(t)
+    dt = float(np.median(dts))
+    fs = 1.0 / dt
+    wn = min(cutoff_hz / 0.802 / (fs / 2), 0.95)
+    sos = butter(2, wn, btype="low", output="sos")
+    uniform = bool(np.all(np.abs(dts - dt) <= 0.1 * dt))
+    out = a.copy()
+    flat = out.reshape(a.shape[0], -1)
+    fin_all = np.isfinite(flat)
+    # fast path: columns sharing the same finite pattern are filtered together
+    patterns: dict[bytes, list[int]] = {}
+    for j in range(flat.shape[1]):
+        patterns.setdefault(fin_all[:, j].tobytes(), []).append(j)
+    for cols in patterns.values():
+        fin = fin_all[:, cols[0]]
+        for s, e in _runs(fin):
+            n = e - s
+            if n < 8:
+                continue
+            block = flat[s:e, cols]
+            if uniform:
+                flat[s:e, cols] = sosfiltfilt(sos, block, axis=0, padlen=min(n - 1, 9))
+            else:
+                tt = t[s:e]
+                grid = np.arange(tt[0], tt[-1] + dt / 2, dt)
+                if grid.size < 8:
+                    continue
+                res = np.stack([np.interp(grid, tt, block[:, k]) for k in range(block.shape[1])], axis=1)
+                res = sosfiltfilt(sos, res, axis=0, padlen=min(grid.size - 1, 9))
+                flat[s:e, cols] = np.stack([np.interp(tt, grid, res[:, k]) for k in range(res.shape[1])], axis=1)
+    return out
