@@ -92,6 +92,13 @@ class ScreeningResult:
         d.update({k: _num(s[k][seg.deepest]) for k in _WHOLE_METRICS if k in s})
         return d
 
+    def _finding_dict(self, f: Finding) -> dict[str, Any]:
+        d = f.to_dict()
+        d["evidence_row"] = f.evidence_frame   # row in frames.csv / the PoseSequence
+        if f.evidence_frame is not None:        # frame number in the source video, as in reps and frames.csv
+            d["evidence_frame"] = int(self.pose.frame_indices[f.evidence_frame])
+        return d
+
     def to_dict(self) -> dict[str, Any]:
         """The result.json contract (schema_version 1.x; see docs/result-schema.md)."""
         seg = self.segmentation
@@ -114,7 +121,7 @@ class ScreeningResult:
             "reps": reps,
             "stance_periods": periods,
             "balance": [x.to_dict() for x in seg.stance_stats],
-            "findings": [f.to_dict() for f in self.findings],
+            "findings": [self._finding_dict(f) for f in self.findings],
             "quality": [g.to_dict() for g in self.quality],
             "baseline": self.baseline.to_dict(),
             "signal": {"cutoff_hz": _num(self.clean.cutoff_hz), "spikes_removed": self.clean.n_spikes,

@@ -147,6 +147,13 @@ def find_reps(depth: np.ndarray, t: np.ndarray, cfg: SegmentationConfig,
         e = min(e, d.size - 1)
         if k + 1 < peaks.size:
             e = min(e, int(peaks[k + 1]))
+        # walk outward past the boundary level while the body is still moving (depth still falling away)
+        eps = 0.01 * props["prominences"][k]
+        while s > prev_end and d_f[s - 1] < d_f[s] - eps:
+            s -= 1
+        nxt = int(peaks[k + 1]) if k + 1 < peaks.size else d.size - 1
+        while e < nxt and d_f[e + 1] < d_f[e] - eps:
+            e += 1
         level = d_f[p] - (1.0 - cfg.rep_boundary_fraction) * props["prominences"][k]
         complete = bool(d_f[s] <= level + 1e-9 and d_f[e] <= level + 1e-9 and s > 0 and e < d.size - 1)
         reps.append((s, int(p), e, complete))
@@ -167,8 +174,12 @@ def segment(xy: np.ndarray, t: np.ndarray, series: dict[str, np.ndarray], base: 
     single_s = sum(_duration(t, s, e) for s, e in _runs(stance != 0))
     total_s = _duration(t, 0, t.size)
     auto = test is None
+    if test is None and side is not None and single_s == 0:
+        raise InsufficientData(
+            f"No single-leg support on the {side.value} leg was found; lift the other foot clearly off the floor "
+            "(a hand's width), or leave --side on auto.")
     if test is None:
-        if single_s >= max(cfg.min_single_leg_s, 0.2 * total_s):
+        if single_s >= max(cfg.min_single_leg_s, 0.2 * total_s) or side is not None:
             single_reps = _single_leg_reps(depth, t, stance, series, cfg)
             test = TestType.SINGLE_LEG_SQUAT if single_reps else TestType.SINGLE_LEG_STANCE
         elif find_reps(depth, t, cfg):

@@ -22,6 +22,8 @@ from .landmarks import N_LANDMARKS, Side
 class TestType(str, Enum):
     """The movement tests chainscan screens."""
 
+    __test__ = False  # not a pytest test class
+
     DOUBLE_LEG_SQUAT = "double_leg_squat"
     SINGLE_LEG_SQUAT = "single_leg_squat"
     SINGLE_LEG_STANCE = "single_leg_stance"

@@ -28,6 +28,8 @@ class Frame:
 
 
 def _cv2():
+    # FFmpeg's own decoder chatter (e.g. on damaged files) is not for users; errors are raised instead
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
     import cv2  # lazy: importing chainscan must stay cheap
 
     return cv2
@@ -46,7 +48,21 @@ def check_video_path(path: str | os.PathLike) -> Path:
             f"use one of {', '.join(VIDEO_EXTENSIONS)}.")
     if p.stat().st_size == 0:
         raise VideoReadError(f"{p.name} is empty (0 bytes); record or copy the video again.")
+    try:
+        with open(p, "rb") as fh:
+            head = fh.read(16)
+    except OSError as e:
+        raise VideoReadError(f"{p.name} cannot be read ({e.strerror}); check the file's permissions.") from None
+    for kind, magic in _IMAGE_MAGIC:
+        if head.startswith(magic) or (kind == "WebP" and head[:4] == b"RIFF" and head[8:12] == b"WEBP"):
+            # FFmpeg would open a still image as a one-frame "video"
+            raise VideoReadError(
+                f"{p.name} is a {kind} image, not a video; film the test as a video and use that file.")
     return p
+
+
+_IMAGE_MAGIC = (("PNG", b"\x89PNG\r\n\x1a\n"), ("JPEG", b"\xff\xd8\xff"), ("GIF", b"GIF8"), ("BMP", b"BM"),
+                ("TIFF", b"II*\x00"), ("TIFF", b"MM\x00*"), ("WebP", b"RIFF\x00"))
 
 
 class VideoReader:
@@ -74,7 +90,13 @@ class VideoReader:
         rotation = int(round(cap.get(cv2.CAP_PROP_ORIENTATION_META) or 0)) % 360
         ok, first = cap.read()
         if not ok or first is None:
+            fourcc = int(cap.get(cv2.CAP_PROP_FOURCC) or 0)
+            codec = "".join(chr((fourcc >> 8 * i) & 0xFF) for i in range(4)).strip("\x00 ")
             cap.release()
+            if declared > 0 and codec and codec.isprintable():
+                raise VideoReadError(
+                    f"{self.path.name} holds {declared} frames in a format this build cannot decode "
+                    f"(codec {codec}); re-export it as H.264 MP4 and try again.")
             raise VideoReadError(
                 f"{self.path.name} contains no readable video frames (empty, truncated or damaged); "
                 "record or export the clip again.")

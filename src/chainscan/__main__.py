@@ -1,0 +1,2 @@
+from chainscan.cli import main
+main()
