@@ -1,7 +1,7 @@
 """Make tiny test clips: ffmpeg (the binary bundled with imageio-ffmpeg) for most containers, PyAV for webm.
 
-Every frame is a dark, slowly changing background with a bright square in its top-left corner
-(``MARKER`` px), so that orientation can be checked after rotation.
+Every frame is a dark bluish background that shifts with the frame number, with a white square in its
+top-left corner (``MARKER`` px), so that orientation and channel order can be checked after decoding.
 """
 
 from __future__ import annotations
@@ -31,13 +31,13 @@ def ffmpeg(*args: str) -> None:
 
 
 def pattern_frame(i: int, width: int, height: int, marker: bool = True) -> np.ndarray:
-    """RGB uint8 frame ``i``: dark gradient that shifts with i, bright square in the top-left corner."""
+    """RGB uint8 frame ``i``: bluish gradient that shifts with i, white square in the top-left corner."""
     x = np.arange(width, dtype=np.int32)[None, :]
     y = np.arange(height, dtype=np.int32)[:, None]
     frame = np.zeros((height, width, 3), np.uint8)
     frame[..., 0] = ((x + 2 * i) % 64).astype(np.uint8)
     frame[..., 1] = ((y + i) % 64).astype(np.uint8)
-    frame[..., 2] = 30
+    frame[..., 2] = 110  # blue clearly above red/green (< 64): tells RGB from BGR
     if marker:
         frame[:MARKER, :MARKER] = 255
     return frame

@@ -160,7 +160,7 @@ def reanalyse(
 
 def _progress_bar(quiet: bool, name: str, stream):
     """A terminal progress bar on stderr (nothing when quiet or not a terminal-friendly run)."""
-    if quiet:
+    if quiet or not getattr(stream, "isatty", lambda: False)():
         return None, lambda: None
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn

@@ -622,7 +622,7 @@ def stance_specs(rig: Rig, n, stance, lift_t, down_t, drop_deg, lean_deg, seed):
         legs = {stance: LegSpec(rig.foot_pos[stance].copy(), unit(rig.fwd + 0.08 * rig.lateral[stance]))}
         Hf = root + pelvis @ (rig.hip0[free] - rig.root0)
         floor_pos = rig.foot_pos[free]
-        up_pos = np.array([Hf[0] + 0.01 * rig.lateral[free][0], Hf[1] + 0.08, rig.ankle_z + 0.17])
+        up_pos = np.array([Hf[0] + 0.01 * rig.lateral[free][0], Hf[1] + 0.24, rig.ankle_z + 0.17])
         A = (1 - lift) * floor_pos + lift * up_pos
         A[2] = floor_pos[2] + lift * 0.17
         legs[free] = LegSpec(A, unit(rig.fwd), Rx(15.0 * lift))

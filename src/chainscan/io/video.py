@@ -36,7 +36,8 @@ def _cv2():
 
 
 def check_video_path(path: str | os.PathLike) -> Path:
-    """Raise VideoReadError unless ``path`` is an existing, non-empty file with a video extension."""
+    """Raise VideoReadError unless ``path`` is an existing, non-empty file with a video extension
+    that is not a still image in disguise."""
     p = Path(path)
     if not p.exists():
         raise VideoReadError(f"Video not found: {p}; check the path and file name.")
@@ -53,16 +54,28 @@ def check_video_path(path: str | os.PathLike) -> Path:
             head = fh.read(16)
     except OSError as e:
         raise VideoReadError(f"{p.name} cannot be read ({e.strerror}); check the file's permissions.") from None
-    for kind, magic in _IMAGE_MAGIC:
-        if head.startswith(magic) or (kind == "WebP" and head[:4] == b"RIFF" and head[8:12] == b"WEBP"):
-            # FFmpeg would open a still image as a one-frame "video"
-            raise VideoReadError(
-                f"{p.name} is a {kind} image, not a video; film the test as a video and use that file.")
+    kind = _still_image_kind(head)
+    if kind:  # FFmpeg would open a still image as a one-frame "video"
+        raise VideoReadError(
+            f"{p.name} is a {kind} image, not a video; film the test as a video and use that file.")
     return p
 
 
-_IMAGE_MAGIC = (("PNG", b"\x89PNG\r\n\x1a\n"), ("JPEG", b"\xff\xd8\xff"), ("GIF", b"GIF8"), ("BMP", b"BM"),
-                ("TIFF", b"II*\x00"), ("TIFF", b"MM\x00*"), ("WebP", b"RIFF\x00"))
+def _still_image_kind(head: bytes) -> str | None:
+    """Name of the still-image format whose signature starts ``head``, else None."""
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "PNG"
+    if head.startswith(b"\xff\xd8\xff"):
+        return "JPEG"
+    if head.startswith((b"GIF87a", b"GIF89a")):
+        return "GIF"
+    if head.startswith((b"II*\x00", b"MM\x00*")):
+        return "TIFF"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "WebP"
+    if head[:2] == b"BM" and head[6:10] == b"\x00\x00\x00\x00":  # BMP: reserved fields are zero
+        return "BMP"
+    return None
 
 
 class VideoReader:

@@ -1,0 +1,99 @@
+"""The command line: screen (real model on a bundled clip), reanalyse (no model), options and outputs."""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from chainscan import synthetic as syn
+from chainscan.cli import app
+from chainscan.io.pose_file import load_pose, save_pose
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def sls_pose(tmp_path_factory):
+    p = tmp_path_factory.mktemp("pose") / "pose.npz"
+    save_pose(syn.make_single_leg_squat(valgus_deg=16.0, pelvic_drop_deg=5.0).pose, p)
+    return p
+
+
+def test_reanalyse_writes_all_outputs(sls_pose, tmp_path):
+    out = tmp_path / "out"
+    r = runner.invoke(app, ["reanalyse", str(sls_pose), "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    assert sorted(f.name for f in out.iterdir()) == ["frames.csv", "pose.npz", "reps.csv", "result.json"]
+    assert "single-leg squat" in r.output and "not a diagnosis" in r.output
+    assert "Herrington 2014" in r.output and "SEM" in r.output
+    d = json.loads((out / "result.json").read_text())
+    assert d["test"] == "single_leg_squat" and d["stance_side"] == "left" and len(d["reps"]) == 3
+    rows = list(csv.DictReader((out / "frames.csv").open()))
+    assert len(rows) == load_pose(sls_pose).n_frames
+    cols = set(rows[0])
+    for c in ("frame", "time_s", "knee_fppa_left_deg", "knee_fppa_right_deg", "pelvic_obliquity_deg",
+              "trunk_lean_deg", "knee_fppa_left_deg_raw", "pelvic_obliquity_deg_raw", "trunk_lean_deg_raw"):
+        assert c in cols
+    reps = list(csv.DictReader((out / "reps.csv").open()))
+    assert len(reps) == 3 and float(reps[0]["knee_fppa_left_deg"]) == pytest.approx(16, abs=1.0)
+    np.testing.assert_array_equal(load_pose(out / "pose.npz").coords, load_pose(sls_pose).coords)
+
+
+def test_reanalyse_accepts_threshold_and_filter_options(sls_pose, tmp_path):
+    out = tmp_path / "o"
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[thresholds]\npelvic_drop_mild = 6.0\n")
+    r = runner.invoke(app, ["reanalyse", str(sls_pose), "--out", str(out), "--threshold", "fppa_sls_mild=20",
+                            "--threshold", "fppa_sls_marked=25", "--cutoff-hz", "4", "--min-visibility", "0.3",
+                            "--max-gap-s", "0.1", "--config", str(cfg), "--test", "single_leg_squat",
+                            "--side", "left", "-q"])
+    assert r.exit_code == 0, r.output
+    assert r.output.strip() == ""
+    d = json.loads((out / "result.json").read_text())
+    assert d["config"]["thresholds"]["fppa_sls_mild"]["value"] == 20
+    assert d["config"]["thresholds"]["pelvic_drop_mild"]["value"] == 6
+    assert d["config"]["signal"] == {**d["config"]["signal"], "cutoff_hz": 4, "min_visibility": 0.3, "max_gap_s": 0.1}
+    f = {x["code"]: x for x in d["findings"]}
+    assert f["knee_valgus"]["severity"] == "ok" and f["pelvic_drop"]["severity"] == "ok"
+    assert not d["test_detected_automatically"]
+
+
+def test_version_and_help():
+    r = runner.invoke(app, ["--version"])
+    assert r.exit_code == 0 and "chainscan 0." in r.output
+    r = runner.invoke(app, ["screen", "--help"])
+    assert r.exit_code == 0 and "--max-fps" in r.output and "--model" in r.output
+
+
+@pytest.mark.model
+def test_screen_bundled_sample_end_to_end(test_videos, tmp_path):
+    out = tmp_path / "res"
+    r = runner.invoke(app, ["screen", str(test_videos / "single_leg_squat_left_valgus.mp4"), "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    d = json.loads((out / "result.json").read_text())
+    assert d["test"] == "single_leg_squat" and d["stance_side"] == "left" and len(d["reps"]) == 3
+    assert d["source"]["pose_model"].startswith("mediapipe")
+    # reanalysing the stored pose without the model reproduces the result
+    out2 = tmp_path / "again"
+    r2 = runner.invoke(app, ["reanalyse", str(out / "pose.npz"), "--out", str(out2)])
+    assert r2.exit_code == 0, r2.output
+    d2 = json.loads((out2 / "result.json").read_text())
+    for x in (d, d2):
+        x.pop("created")
+    assert d == d2
+
+
+@pytest.mark.model
+def test_screen_max_fps_halves_frames(test_videos, tmp_path):
+    out = tmp_path / "res"
+    r = runner.invoke(app, ["screen", str(test_videos / "double_leg_squat.mp4"), "--out", str(out), "--max-fps", "15"])
+    assert r.exit_code == 0, r.output
+    d = json.loads((out / "result.json").read_text())
+    assert d["source"]["analysed_fps"] == pytest.approx(15, abs=0.6)
+    frame_rate = next(g for g in d["quality"] if g["gate"] == "frame_rate")
+    assert not frame_rate["passed"] and "--max-fps" in frame_rate["message"]
+    rows = list(csv.DictReader((out / "frames.csv").open()))
+    frames = [int(x["frame"]) for x in rows]
+    assert frames[:3] == [0, 2, 4]
