@@ -108,3 +108,22 @@ def h264_clip(clip_dir) -> Path:
 def copy_as(src: Path, dst: Path) -> Path:
     shutil.copyfile(src, dst)
     return dst
+
+
+def ffmpeg_first_frame(path: Path, width: int, height: int) -> np.ndarray:
+    """First frame as ffmpeg itself shows it (autorotation on, the default), RGB uint8 (height, width, 3)."""
+    proc = subprocess.run([ffmpeg_exe(), "-v", "error", "-nostdin", "-i", str(path), "-frames:v", "1",
+                           "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"], capture_output=True)
+    assert proc.returncode == 0, proc.stderr.decode(errors="replace")
+    assert len(proc.stdout) == width * height * 3, "ffmpeg's frame has another size"
+    return np.frombuffer(proc.stdout, np.uint8).reshape(height, width, 3)
+
+
+def bright_corner(rgb: np.ndarray, size: int = MARKER // 2) -> str:
+    """Which corner ('tl', 'tr', 'bl', 'br') holds the white marker square."""
+    corners = {"tl": rgb[:size, :size], "tr": rgb[:size, -size:],
+               "bl": rgb[-size:, :size], "br": rgb[-size:, -size:]}
+    means = {k: float(v.mean()) for k, v in corners.items()}
+    best = max(means, key=means.get)
+    assert means[best] > 200 and sorted(means.values())[-2] < 150, f"no single white corner: {means}"
+    return best
