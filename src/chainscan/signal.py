@@ -128,19 +128,25 @@ def _swap_states(xy: np.ndarray, left: tuple[int, ...], right: tuple[int, ...],
         right_ = clear & (limb_dx > 0)
         anat[:, 0] = np.where(wrong, 1.0, 0.0)
         anat[:, 1] = np.where(right_, 1.0, 0.0)
-    prior = np.array([0.0, 1e-3])
+    prior = (0.0, 1e-3)
     n = frames.size
-    cost = anat[0] + prior
-    back = np.zeros((n, 2), np.int8)
     pos = np.stack([np.concatenate([lp[frames], rp[frames]], axis=1),
                     np.concatenate([rp[frames], lp[frames]], axis=1)], axis=1)  # (n, 2 states, 2k, 2)
+    # travel[i, prev, cur]: mean point travel from frame i to i+1, in units of the left–right spacing
+    travel = (np.linalg.norm(pos[1:, None] - pos[:-1, :, None], axis=-1).mean(axis=-1) / scale).tolist()
+    an = anat.tolist()
+    c0, c1 = an[0][0] + prior[0], an[0][1] + prior[1]
+    back = np.zeros((n, 2), np.int8)
     for i in range(1, n):
-        d = np.linalg.norm(pos[i][None, :, :, :] - pos[i - 1][:, None, :, :], axis=-1).mean(axis=-1) / scale
-        total = cost[:, None] + d          # [prev state, state]
-        back[i] = np.argmin(total, axis=0)
-        cost = total[back[i], [0, 1]] + anat[i] + prior
+        t = travel[i - 1]
+        a0, a1 = c0 + t[0][0], c1 + t[1][0]   # arrive in state 0 from 0 / from 1
+        b0, b1 = c0 + t[0][1], c1 + t[1][1]   # arrive in state 1 from 0 / from 1
+        back[i, 0] = 0 if a0 <= a1 else 1
+        back[i, 1] = 0 if b0 <= b1 else 1
+        c0 = min(a0, a1) + an[i][0] + prior[0]
+        c1 = min(b0, b1) + an[i][1] + prior[1]
     s = np.zeros(n, np.int8)
-    s[-1] = int(np.argmin(cost))
+    s[-1] = 0 if c0 <= c1 else 1
     for i in range(n - 1, 0, -1):
         s[i - 1] = back[i, s[i]]
     if anchor is None and s.mean() > 0.5:

@@ -820,7 +820,7 @@ def run_clip(name, bodyA, rigA, bodyB, rigB, outdir: Path, png_dir: Path | None,
         ms = 0.5 * (pk2["left_shoulder"] + pk2["right_shoulder"])
         fr["joints_2d"]["mid_hip"] = r2(mh)
         fr["joints_2d"]["mid_shoulder"] = r2(ms)
-        fr["joints_3d"] = {j: r2(pk3[j], 4) for j in JOINTS}
+        fr["joints_3d"] = {j: r2(pk3[j], 3) for j in JOINTS}
         for key, val in d.items():
             fr[key] = round(val, 3)
         # Second convention: anny's COCO surface keypoints (closer to what annotators click).
