@@ -3,8 +3,8 @@
 All frame numbers are PoseSequence rows. Heuristics (thresholds in SegmentationConfig):
 - neutral baseline: the first ≥ 0.5 s of quiet standing (both feet down, hips at standing height,
   knees straight, little motion);
-- single-leg support: one ankle above the other by ``foot_lift_threshold`` leg lengths for
-  ≥ ``min_single_leg_s``; dips shorter than ``min_touchdown_s`` are not touch-downs;
+- single-leg support: one ankle above the other by ``foot_lift_threshold`` leg lengths (until it is back
+  within half of that) for ≥ ``min_single_leg_s``; dips shorter than ``min_touchdown_s`` are not touch-downs;
 - reps: peaks of squat depth (hip drop ÷ leg length) with prominence ≥ max(``min_rep_depth``,
   ``rep_prominence_fraction`` × range) and ≥ ``min_rep_interval_s`` apart (after OpenCap's squat
   analysis); a rep starts and ends where depth is back within ``rep_boundary_fraction`` of its peak.
@@ -101,13 +101,28 @@ def _clean_mask(mask: np.ndarray, t: np.ndarray, min_on_s: float, min_off_s: flo
     return m
 
 
+def _hysteresis(x: np.ndarray, on: float, off: float) -> np.ndarray:
+    """True from where ``x`` rises above ``on`` until it falls below ``off`` (a Schmitt trigger)."""
+    out = np.zeros(x.size, bool)
+    state = False
+    for i, v in enumerate(x):
+        if not np.isfinite(v):
+            out[i] = state
+            continue
+        state = v > on if not state else v > off
+        out[i] = state
+    return out
+
+
 def support_pattern(foot_lift: np.ndarray, t: np.ndarray, cfg: SegmentationConfig) -> np.ndarray:
-    """(T,) +1 standing on the LEFT leg (right foot up), −1 on the RIGHT leg, 0 both feet down."""
-    with np.errstate(invalid="ignore"):
-        right_up = _clean_mask(np.nan_to_num(foot_lift, nan=0.0) < -cfg.foot_lift_threshold, t,
-                               cfg.min_single_leg_s, cfg.min_touchdown_s)
-        left_up = _clean_mask(np.nan_to_num(foot_lift, nan=0.0) > cfg.foot_lift_threshold, t,
-                              cfg.min_single_leg_s, cfg.min_touchdown_s)
+    """(T,) +1 standing on the LEFT leg (right foot up), −1 on the RIGHT leg, 0 both feet down.
+
+    A foot counts as lifted once it rises ``foot_lift_threshold`` leg lengths above the other and
+    until it comes back within half of that (hysteresis: a swinging foot passing low is not a touch-down).
+    """
+    on, off = cfg.foot_lift_threshold, 0.5 * cfg.foot_lift_threshold
+    right_up = _clean_mask(_hysteresis(-foot_lift, on, off), t, cfg.min_single_leg_s, cfg.min_touchdown_s)
+    left_up = _clean_mask(_hysteresis(foot_lift, on, off), t, cfg.min_single_leg_s, cfg.min_touchdown_s)
     stance = np.zeros(foot_lift.shape[0], np.int8)
     stance[right_up] = 1
     stance[left_up] = -1
@@ -180,9 +195,10 @@ def segment(xy: np.ndarray, t: np.ndarray, series: dict[str, np.ndarray], base: 
             "(a hand's width), or leave --side on auto.")
     if test is None:
         if single_s >= max(cfg.min_single_leg_s, 0.2 * total_s) or side is not None:
-            single_reps = _single_leg_reps(depth, t, stance, series, cfg)
+            # a squat needs at least one complete down-and-up; a sway while balancing is not a rep
+            single_reps = [r for r in _single_leg_reps(depth, t, stance, series, cfg) if r[3]]
             test = TestType.SINGLE_LEG_SQUAT if single_reps else TestType.SINGLE_LEG_STANCE
-        elif find_reps(depth, t, cfg):
+        elif any(r[3] for r in find_reps(depth, t, cfg)):
             test = TestType.DOUBLE_LEG_SQUAT
         else:
             raise InsufficientData(
