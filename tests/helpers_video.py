@@ -69,7 +69,7 @@ def write_clip(path: Path, *, n_frames: int, fps: float = 30, width: int = 160, 
 
 def write_clip_pyav(path: Path, *, n_frames: int, fps: int = 30, width: int = 160, height: int = 120,
                     codec: str = "libvpx", options: dict | None = None) -> Path:
-    """Encode with PyAV (used for webm: VP8 ``libvpx``, VP9 ``libvpx-vp9``, AV1 ``libsvtav1``/``libaom-av1``)."""
+    """Encode with PyAV (webm: VP8 ``libvpx``, VP9 ``libvpx-vp9``, AV1 ``libsvtav1`` or ``libaom-av1``)."""
     av = pytest.importorskip("av")
     with av.open(str(path), "w") as container:
         stream = container.add_stream(codec, rate=Fraction(fps))

@@ -1,2 +1,5 @@
+"""``python -m chainscan``: the command line."""
+
 from chainscan.cli import main
+
 main()

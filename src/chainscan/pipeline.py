@@ -12,6 +12,7 @@ from .config import ScreeningConfig
 from .errors import QualityGateFailed
 from .extract import Progress, extract_pose
 from .io.pose import PoseEstimator, make_estimator
+from .io.video import probe
 from .landmarks import Landmark as L
 from .landmarks import Side
 from .result import ScreeningResult, now_iso
@@ -108,6 +109,9 @@ def screen_video(video: str | os.PathLike, config: ScreeningConfig | None = None
     """
     cfg = config or ScreeningConfig()
     cfg.validate()
+    probe(video)  # a bad file is reported before the model is loaded
+    if baseline_video is not None:
+        probe(baseline_video)
     own = estimator is None
     est = estimator or make_estimator(model_path)
     try:

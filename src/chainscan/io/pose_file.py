@@ -36,10 +36,14 @@ def load_pose(path: str | os.PathLike) -> PoseSequence:
     if not p.is_file():
         raise PoseFileError(f"Pose file not found: {p}; give the pose.npz written by 'chainscan screen'.")
     try:
-        with np.load(p, allow_pickle=False) as z:
+        loaded = np.load(p, allow_pickle=False)
+        if not isinstance(loaded, np.lib.npyio.NpzFile):
+            raise ValueError("not an .npz archive")
+        with loaded as z:
             arrays = {k: z[k] for k in z.files}
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
-        raise PoseFileError(f"{p.name} is not a readable pose file ({e}); re-run 'chainscan screen'.") from None
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError):
+        raise PoseFileError(f"{p.name} is not a readable pose file; re-run 'chainscan screen' to make a "
+                            "new pose.npz.") from None
     missing = {"coords", "visibility", "world", "timestamps", "frame_indices", "header"} - set(arrays)
     if missing:
         raise PoseFileError(f"{p.name} is not a chainscan pose file (missing {', '.join(sorted(missing))}).")
@@ -47,6 +51,8 @@ def load_pose(path: str | os.PathLike) -> PoseSequence:
         header = json.loads(arrays["header"].tobytes().decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError):
         raise PoseFileError(f"{p.name} has a damaged header; re-run 'chainscan screen'.") from None
+    if not isinstance(header, dict):
+        raise PoseFileError(f"{p.name} has a damaged header; re-run 'chainscan screen'.")
     if header.get("format") != POSE_FILE_FORMAT or header.get("version") != POSE_FILE_VERSION:
         raise PoseFileError(
             f"{p.name} is format {header.get('format')!r} version {header.get('version')!r}; this chainscan "

@@ -53,7 +53,7 @@ def check_video_path(path: str | os.PathLike) -> Path:
         with open(p, "rb") as fh:
             head = fh.read(16)
     except OSError as e:
-        raise VideoReadError(f"{p.name} cannot be read ({e.strerror}); check the file's permissions.") from None
+        raise VideoReadError(f"{p.name} cannot be read ({e.strerror}); check its permissions.") from None
     kind = _still_image_kind(head)
     if kind:  # FFmpeg would open a still image as a one-frame "video"
         raise VideoReadError(
@@ -123,6 +123,7 @@ class VideoReader:
             n_frames_declared=max(declared, 0), rotation_deg=rotation if rotation in (0, 90, 180, 270) else 0,
             duration_s=max(declared, 0) / fps if declared > 0 else 0.0)
         self.frames_read = 0
+        self._started = False
 
     def __enter__(self) -> VideoReader:
         return self
@@ -144,6 +145,9 @@ class VideoReader:
         """
         if self._cap is None:
             raise VideoReadError(f"{self.path.name} is closed; open it again.")
+        if self._started:
+            raise VideoReadError(f"{self.path.name} has already been read; open it again to read it twice.")
+        self._started = True
         cv2 = _cv2()
         cap = self._cap
         min_dt = (1.0 / max_fps) if max_fps else 0.0

@@ -1,0 +1,108 @@
+"""The real MediaPipe model end to end on the rendered clips in test_videos/ (with exact ground truth).
+
+These pin what the pipeline gets right on rendered people today: test type, stance side, rep count
+and timing, valgus direction, trunk lean, refusal of side views. Accuracy against ground truth (MediaPipe
+reads FPPA low and barely follows a rendered pelvic drop) is measured by the accuracy benchmark.
+"""
+
+import json
+
+import numpy as np
+import pytest
+
+from chainscan.errors import QualityGateFailed
+from chainscan.landmarks import Side
+from chainscan.pipeline import screen_video
+from chainscan.types import TestType
+
+pytestmark = pytest.mark.model
+
+FRONTAL = ["double_leg_squat", "single_leg_squat_left_valgus", "single_leg_stance_right"]
+
+
+def _gt(test_videos, name):
+    return json.loads((test_videos / f"{name}.gt.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def screened(test_videos):
+    out = {}
+    for name in FRONTAL:
+        result, pose = screen_video(test_videos / f"{name}.mp4")
+        out[name] = result
+    return out
+
+
+@pytest.mark.parametrize("name", FRONTAL)
+def test_model_detects_the_person_and_the_test(screened, test_videos, name):
+    r = screened[name]
+    gt = _gt(test_videos, name)
+    assert r.pose.detected.mean() > 0.95
+    assert r.pose.n_frames == gt["n_frames"]
+    assert r.pose.meta.width == gt["width"] and r.pose.meta.height == gt["height"]
+    assert r.test is TestType(gt["test"])
+    assert (r.stance_side.value if r.stance_side else None) == gt["stance_side"]
+    blocking = [g for g in r.quality if g.blocking and not g.passed]
+    assert not blocking
+    assert next(g for g in r.quality if g.gate == "frontal_view").passed
+    assert next(g for g in r.quality if g.gate == "neutral_baseline").passed
+
+
+@pytest.mark.parametrize("name", ["double_leg_squat", "single_leg_squat_left_valgus"])
+def test_reps_match_ground_truth(screened, test_videos, name):
+    r = screened[name]
+    gt_reps = _gt(test_videos, name)["reps"]
+    segs = r.segmentation.segments
+    assert len(segs) == len(gt_reps)
+    fi = r.pose.frame_indices
+    for seg, g in zip(segs, gt_reps):
+        assert abs(int(fi[seg.deepest]) - g["deepest_frame"]) <= 4
+        assert abs(int(fi[seg.start]) - g["start_frame"]) <= 9
+        assert abs(int(fi[seg.end]) - g["end_frame"]) <= 9
+        assert seg.complete
+
+
+def test_single_leg_squat_valgus_direction(screened, test_videos):
+    r = screened["single_leg_squat_left_valgus"]
+    gt = _gt(test_videos, "single_leg_squat_left_valgus")
+    f = next(x for x in r.findings if x.code == "knee_valgus")
+    assert f.side is Side.LEFT
+    gt_deep = np.mean([gt["frames"][g["deepest_frame"]]["knee_fppa_left_deg"] for g in gt["reps"]])
+    # MediaPipe reads valgus low on rendered bodies (RENDERED-GROUND-TRUTH.md); direction and rough size hold
+    assert 0.4 * gt_deep <= f.value <= gt_deep + 3
+    standing = r.series["knee_fppa_left_deg"][: r.baseline.end]
+    assert f.value > np.nanmean(standing) + 5
+
+
+def test_single_leg_stance_trunk_lean_and_hold(screened, test_videos):
+    r = screened["single_leg_stance_right"]
+    gt = _gt(test_videos, "single_leg_stance_right")
+    lean = next(x for x in r.findings if x.code == "trunk_lean")
+    sp = gt["stance_period"]
+    gt_lean = -np.median([f["trunk_lean_deg"] for f in gt["frames"][sp["start_frame"]:sp["end_frame"]]])
+    assert lean.value == pytest.approx(gt_lean, abs=1.5)
+    (stats,) = r.segmentation.stance_stats
+    assert stats.side is Side.RIGHT and stats.touchdowns == 0
+    assert stats.hold_s == pytest.approx((sp["end_frame"] - sp["start_frame"]) / gt["fps"], abs=0.7)
+
+
+def test_side_view_is_refused(test_videos):
+    with pytest.raises(QualityGateFailed, match="side view"):
+        screen_video(test_videos / "side_view_squat.mp4")
+
+
+def test_two_people_are_reported(test_videos):
+    path = test_videos / "two_people.mp4"
+    if not path.exists() or path.stat().st_size < 10_000:
+        pytest.skip("two_people.mp4 not rendered")
+    from chainscan.extract import extract_pose
+    from chainscan.io.pose import make_estimator
+    from chainscan.quality import single_person_gate
+
+    est = make_estimator()
+    try:
+        pose = extract_pose(path, est)
+    finally:
+        est.close()
+    gate = single_person_gate(pose)
+    assert not gate.passed and "Another person" in gate.message
