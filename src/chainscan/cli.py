@@ -67,9 +67,11 @@ def _fail(e: ChainscanError) -> None:
 
 TEST_OPT = typer.Option(TestChoice.auto, "--test", help="Which test the clip shows (auto = recognise it).")
 SIDE_OPT = typer.Option(SideChoice.auto, "--side", help="Stance leg for single-leg tests (auto = recognise it).")
-CONFIG_OPT = typer.Option(None, "--config", help="TOML file with [thresholds]/[signal]/[segmentation]/[quality] overrides.",
+CONFIG_OPT = typer.Option(None, "--config",
+                          help="TOML file with [thresholds]/[signal]/[segmentation]/[quality] overrides.",
                           dir_okay=False)
-THRESH_OPT = typer.Option([], "--threshold", help="Override one threshold, NAME=VALUE (repeatable), e.g. fppa_sls_mild=12.")
+THRESH_OPT = typer.Option([], "--threshold",
+                          help="Override one threshold, NAME=VALUE (repeatable), e.g. fppa_sls_mild=12.")
 CUTOFF_OPT = typer.Option(None, "--cutoff-hz", help="Low-pass cut-off in Hz (default 6).", min=0.1)
 VIS_OPT = typer.Option(None, "--min-visibility", help="Landmarks below this visibility are dropped (0–1, default 0.5).",
                        min=0.0, max=1.0)
@@ -165,7 +167,8 @@ def _progress_bar(quiet: bool, name: str, stream):
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-    prog = Progress(TextColumn(f"Tracking pose in {name}"), BarColumn(), TextColumn("{task.completed}/{task.total} frames"),
+    prog = Progress(TextColumn(f"Tracking pose in {name}"), BarColumn(),
+                    TextColumn("{task.completed}/{task.total} frames"),
                     TimeRemainingColumn(), console=Console(file=stream), transient=True)
     task = prog.add_task("pose", total=None)
     prog.start()

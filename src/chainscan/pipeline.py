@@ -73,7 +73,7 @@ def screen_pose(pose: PoseSequence, config: ScreeningConfig | None = None, *, te
     ok = clean.measured[:, _LOWER].all(axis=1)
     gates = [
         q.valid_frames_gate(pose, clean, cfg.quality),
-        q.full_body_gate(pose, cfg.quality, cfg.signal.min_visibility),
+        q.full_body_gate(pose, cfg.quality),
         q.frontal_view_gate(clean, cfg.quality),
         q.distance_gate(clean, ok, pose.meta.height, cfg.quality),
         q.frame_rate_gate(pose, cfg.quality, max_fps),

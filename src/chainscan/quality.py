@@ -49,15 +49,19 @@ def valid_frames_gate(pose: PoseSequence, clean: CleanedPose, cfg: QualityConfig
     return QualityGate("valid_frames", False, msg, True, 100 * frac, "%")
 
 
-def full_body_gate(pose: PoseSequence, cfg: QualityConfig, min_visibility: float) -> QualityGate:
+def full_body_gate(pose: PoseSequence, cfg: QualityConfig) -> QualityGate:
+    """Shoulders, hips, knees, ankles and feet inside the picture in ≥ ``full_body_min_fraction`` of the
+    frames with a person; blocking when the hips, knees or ankles are out of the picture most of the time."""
     det = pose.detected
     if not det.any():
         return QualityGate("full_body", False, "Nobody was found; film the whole body facing the camera.", True, 0, "%")
     w, h = pose.meta.width, pose.meta.height
     xy = pose.coords[det, :, :2]
-    vis = pose.visibility[det]
+    # MediaPipe extrapolates body parts outside the picture to coordinates outside it. Low visibility
+    # alone is not counted here: a lifted foot hidden behind the standing leg is not "out of view"
+    # (tracking quality is the valid_frames gate's job).
     inside = ((xy[..., 0] >= -0.01 * w) & (xy[..., 0] <= 1.01 * w) & (xy[..., 1] >= -0.01 * h)
-              & (xy[..., 1] <= 1.01 * h) & (vis >= min_visibility))
+              & (xy[..., 1] <= 1.01 * h))
     fractions = {part: float(inside[:, idx].all(axis=1).mean()) for part, idx in _PARTS.items()}
     worst = min(fractions, key=lambda k: fractions[k])
     wf = fractions[worst]
@@ -70,7 +74,7 @@ def full_body_gate(pose: PoseSequence, cfg: QualityConfig, min_visibility: float
              "shoulders": "move the camera back or tilt it up so the shoulders stay in the picture"}[worst]
     legs_frac = min(fractions["hips"], fractions["knees"], fractions["ankles"])
     blocking = legs_frac < 0.5
-    return QualityGate("full_body", False, f"The {worst} are out of view or hidden in {1 - wf:.0%} of frames; {where}.",
+    return QualityGate("full_body", False, f"The {worst} are outside the picture in {1 - wf:.0%} of frames; {where}.",
                        blocking, 100 * wf, "%")
 
 
@@ -116,7 +120,8 @@ def distance_gate(clean: CleanedPose, ok: np.ndarray, height: int, cfg: QualityC
     px = _nanmedian(bottom - top)
     frac = px / height
     if not np.isfinite(px):
-        return QualityGate("distance", False, "Head and feet were not both tracked; keep the whole body in view.", False)
+        return QualityGate("distance", False, "Head and feet were not both tracked; keep the whole body in view.",
+                           False)
     if frac < cfg.min_body_height_fraction or px < cfg.min_body_height_px:
         return QualityGate("distance", False,
                            f"The person fills only {frac:.0%} of the picture height ({px:.0f} px); move closer "

@@ -17,20 +17,24 @@ from .landmarks import Side
 from .segmentation import Segmentation
 from .types import Finding, QualityGate, Segment, TestType
 
-MEASUREMENT_ERROR = {
-    "knee_fppa_sem_deg": 3.0,
-    "knee_fppa_detectable_change_deg": 8.0,
+FPPA_SEM_DEG = 3.0
+FPPA_DETECTABLE_CHANGE_DEG = 8.0
+PELVIS_DETECTABLE_CHANGE_DEG = 4.0
+
+MEASUREMENT_ERROR: dict[str, object] = {
+    "knee_fppa_sem_deg": FPPA_SEM_DEG,
+    "knee_fppa_detectable_change_deg": FPPA_DETECTABLE_CHANGE_DEG,
     "knee_fppa_source": ("Munro, Herrington & Carolan 2012: between-day ICC 0.72–0.91, SEM 2.7–3.0°, smallest "
                          "detectable difference 7.5–8.9° (2D FPPA, frontal camera)"),
     "knee_fppa_validity": ("FPPA is a 2D proxy of 3D knee valgus: it explains 0–64 % of its variance "
                            "(Straub & Powers 2022); 2D vs 3D r = 0.64–0.78 (Gwynne & Curran 2014)"),
-    "pelvis_detectable_change_deg": 4.0,
+    "pelvis_detectable_change_deg": PELVIS_DETECTABLE_CHANGE_DEG,
     "pelvis_source": "minimal detectable change of pelvic position in the Trendelenburg test ≈ 4° "
                      "(J Sport Rehabil 2007;16:326)",
     "markerless_note": ("MediaPipe landmarks err by several degrees, more with loose clothing or off-axis views "
                         "(Cosoli et al. 2026); no peer-reviewed study validates MediaPipe FPPA against motion "
-                        "capture. In chainscan's own rendered tests MediaPipe's hip landmarks under-read pelvic "
-                        "drop."),
+                        "capture. On chainscan's rendered test clips MediaPipe read a 15° knee FPPA as about 9° "
+                        "and did not follow a 6° pelvic drop, so pelvis findings carry low confidence."),
 }
 
 #: single-leg squat FPPA beyond this magnitude is a viewing/tracking artefact, not a knee angle (heuristic)
@@ -87,7 +91,8 @@ def _confidence(gates: list[QualityGate], n_reps: int, value: float, threshold: 
                 pelvis: bool, want_reps: int) -> str:
     """high / moderate / low: lowered by failed quality gates (twice for an angled view), fewer reps than
     the method's 3 trials, a value within one measurement error of its threshold, and — for the pelvis —
-    capped at moderate because MediaPipe's hip landmarks under-read pelvic drop."""
+    always low: on chainscan's rendered test clips MediaPipe's hip landmarks missed a 6° pelvic drop
+    (they even tilted the other way), so a pelvis value is a hint to look, not a measurement to trust."""
     level = 2
     failed = {g.gate for g in gates if not g.passed}
     if failed:
@@ -99,7 +104,7 @@ def _confidence(gates: list[QualityGate], n_reps: int, value: float, threshold: 
     if np.isfinite(value) and abs(value - threshold) < sem:
         level -= 1
     if pelvis:
-        level = min(level, 1)
+        level = 0
     return ("low", "moderate", "high")[max(0, min(level, 2))]
 
 
@@ -120,6 +125,7 @@ class _Builder:
         marked = self.cfg.threshold(chk.marked) if chk.marked else None
         sev = _severity(value, mild, marked, chk.higher_is_worse)
         fin = np.isfinite(vals)
+        ev: int | None
         if fin.any():
             k = int(np.nanargmax(vals) if chk.higher_is_worse else np.nanargmin(vals))
             ev = frames[k]
@@ -171,8 +177,8 @@ def evaluate(seg: Segmentation, series: dict[str, np.ndarray], t: np.ndarray, cf
              gates: list[QualityGate]) -> list[Finding]:
     """All findings for a segmented clip."""
     b = _Builder(seg, series, t, cfg, gates)
-    sem_fppa = MEASUREMENT_ERROR["knee_fppa_sem_deg"]
-    sem_pelvis = MEASUREMENT_ERROR["pelvis_detectable_change_deg"] / 2
+    sem_fppa = FPPA_SEM_DEG
+    sem_pelvis = PELVIS_DETECTABLE_CHANGE_DEG / 2
     if seg.test is TestType.DOUBLE_LEG_SQUAT:
         segs = list(seg.segments)
         vals, frames = b.at("knee_separation_ratio", segs)

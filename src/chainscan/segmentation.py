@@ -203,7 +203,8 @@ def segment(xy: np.ndarray, t: np.ndarray, series: dict[str, np.ndarray], base: 
         else:
             raise InsufficientData(
                 "No squat or single-leg stance was recognised in the clip; record 3–5 squats, single-leg "
-                "squats, or stand on one leg with the other foot clearly off the floor, or choose the test with --test.")
+                "squats, or stand on one leg with the other foot clearly off the floor, or choose the test with "
+                "--test.")
     if test is TestType.DOUBLE_LEG_SQUAT:
         reps = find_reps(depth, t, cfg)
         if not reps:
@@ -218,12 +219,12 @@ def segment(xy: np.ndarray, t: np.ndarray, series: dict[str, np.ndarray], base: 
             f"No single-leg support{which} was found; lift the other foot clearly off the floor "
             "(a hand's width) and keep the whole body in view.")
     if test is TestType.SINGLE_LEG_SQUAT:
-        reps = _single_leg_reps(depth, t, stance, series, cfg)
-        if not reps:
+        sl_reps = _single_leg_reps(depth, t, stance, series, cfg)
+        if not sl_reps:
             raise InsufficientData(
                 "No single-leg squat repetitions were found; bend the standing knee at least a quarter "
                 "of the way down, 3–5 times, while the other foot stays off the floor.")
-        segs = tuple(Segment(test, i, s, p, e, sd, c) for i, (s, p, e, c, sd) in enumerate(reps))
+        segs = tuple(Segment(test, i, s, p, e, sd, c) for i, (s, p, e, c, sd) in enumerate(sl_reps))
     else:
         drop = support_series(series, stance, base)["pelvic_drop_deg"]
         segs = tuple(_stance_segments(test, stance, drop))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .result import ScreeningResult
-from .rules import DISCLAIMER, MEASUREMENT_ERROR
+from .rules import DISCLAIMER, FPPA_DETECTABLE_CHANGE_DEG, FPPA_SEM_DEG, PELVIS_DETECTABLE_CHANGE_DEG
 
 _MARK = {"ok": "ok    ", "mild": "FLAG  ", "marked": "FLAG+ ", "unknown": "?     "}
 
@@ -35,8 +35,8 @@ def summary_text(result: ScreeningResult) -> str:
                      f"(threshold {f.threshold:g} {f.unit}; {ref}; confidence {f.confidence})")
         if f.message:
             lines.append(f"        {f.message}")
-    lines.append(f"Measurement error: knee angle (FPPA) SEM ≈ {MEASUREMENT_ERROR['knee_fppa_sem_deg']:.0f}°, "
-                 f"detectable change ≈ {MEASUREMENT_ERROR['knee_fppa_detectable_change_deg']:.0f}° (Munro et al. 2012); "
-                 f"pelvis ≈ {MEASUREMENT_ERROR['pelvis_detectable_change_deg']:.0f}°.")
+    lines.append(f"Measurement error: knee angle (FPPA) SEM ≈ {FPPA_SEM_DEG:.0f}°, detectable change ≈ "
+                 f"{FPPA_DETECTABLE_CHANGE_DEG:.0f}° (Munro et al. 2012); pelvis ≈ {PELVIS_DETECTABLE_CHANGE_DEG:.0f}° "
+                 "(Trendelenburg test); pelvis findings are low confidence with MediaPipe.")
     lines.append(DISCLAIMER)
     return "\n".join(lines)

@@ -77,15 +77,14 @@ def _body(stance: Side | None, flex: dict[Side, float], fppa: dict[Side, float],
     sides = (Side.LEFT, Side.RIGHT)
     sx = {Side.LEFT: 1.0, Side.RIGHT: -1.0}
     ankles = {s: np.array([sx[s] * ANKLE_X + shift, ANKLE_H, 0.0]) for s in sides}
+    knees: dict[Side, np.ndarray] = {}
+    hips: dict[Side, np.ndarray] = {}
     if stance is None:
-        knees, hips = {}, {}
         for s in sides:
             knees[s], hips[s] = _leg_up(ankles[s], flex[s], fppa[s], s)
     else:
         st, sw = stance, stance.other
         ankles[st] = np.array([sx[st] * 0.06 + shift, ANKLE_H, 0.0])  # weight shifted over the stance foot
-        knees = {st: None, sw: None}
-        hips = {st: None, sw: None}
         knees[st], hips[st] = _leg_up(ankles[st], flex[st], fppa[st], st)
         # pelvis: the swing-side hip is HIP_W away and lower by the contralateral drop
         d = np.radians(drop_deg)

@@ -11,7 +11,7 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -163,9 +163,9 @@ class MediaPipeTaskPose:
             raise PoseModelUnavailable(
                 f"Pose model file not found: {p}; pass the path of a pose_landmarker_*.task file.")
         try:
+            import mediapipe as mp
             from mediapipe.tasks.python import vision
             from mediapipe.tasks.python.core.base_options import BaseOptions
-            import mediapipe as mp
         except ImportError as e:  # pragma: no cover
             raise PoseModelUnavailable(f"mediapipe Tasks are not available ({e}).") from None
         self._mp = mp
@@ -174,7 +174,7 @@ class MediaPipeTaskPose:
         self.name = f"mediapipe-tasks PoseLandmarker ({p.name})"
         self._path = p
         self._video = self._create(vision.RunningMode.VIDEO)
-        self._still = None
+        self._still: Any = None
         self._last_ms = -1
 
     def _create(self, mode):

@@ -10,6 +10,7 @@ import numpy as np
 from ..landmarks import Landmark
 from ..result import ScreeningResult
 
+
 def frame_columns(result: ScreeningResult) -> list[str]:
     names = ["frame", "time_s", "person_detected", "stance"]
     for name in result.series:

@@ -34,7 +34,8 @@ def write_outputs(result: ScreeningResult, out_dir: str | os.PathLike, *, write_
         parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=".chainscan-", dir=parent))
     except OSError as e:
-        raise ChainscanError(f"Cannot write results to {out} ({e.strerror}); choose a folder you can write to.") from None
+        raise ChainscanError(
+            f"Cannot write results to {out} ({e.strerror}); choose a folder you can write to.") from None
     try:
         (tmp / "result.json").write_text(result_json(result), encoding="utf-8")
         (tmp / "frames.csv").write_text(frames_csv(result), encoding="utf-8")
@@ -48,6 +49,7 @@ def write_outputs(result: ScreeningResult, out_dir: str | os.PathLike, *, write_
             written.append(out / f.name)
         return written
     except OSError as e:
-        raise ChainscanError(f"Cannot write results to {out} ({e.strerror}); choose a folder you can write to.") from None
+        raise ChainscanError(
+            f"Cannot write results to {out} ({e.strerror}); choose a folder you can write to.") from None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
