@@ -97,3 +97,18 @@ def test_screen_max_fps_halves_frames(test_videos, tmp_path):
     rows = list(csv.DictReader((out / "frames.csv").open()))
     frames = [int(x["frame"]) for x in rows]
     assert frames[:3] == [0, 2, 4]
+
+
+def test_reanalyse_with_a_separate_baseline(tmp_path):
+    stand = tmp_path / "stand.npz"
+    save_pose(syn.make_standing().pose, stand)
+    clip = syn.make_single_leg_stance(pelvic_drop_deg=5.0)
+    p = tmp_path / "clip.npz"
+    save_pose(clip.pose, p)
+    out = tmp_path / "o"
+    r = runner.invoke(app, ["reanalyse", str(p), "--out", str(out), "--baseline", str(stand)])
+    assert r.exit_code == 0, r.output
+    d = json.loads((out / "result.json").read_text())
+    assert d["baseline"]["source"] == "separate"
+    drop = next(f for f in d["findings"] if f["code"] == "pelvic_drop")
+    assert drop["value"] == pytest.approx(5.0, abs=1.0)

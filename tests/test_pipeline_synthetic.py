@@ -65,7 +65,7 @@ def test_single_leg_squat_side_valgus_drop_lean(side):
     assert all(s.side is side for s in r.segmentation.segments)
     v = _finding(r, "knee_valgus", side)
     assert v.value == pytest.approx(18.0, abs=1.0) and v.severity == "marked"
-    assert "Herrington" in v.reference and len(v.rep_values) == 3
+    assert "Herrington" in v.reference and len(v.rep_values) == 3 and v.confidence != "high"
     assert v.evidence_frame in [s.deepest for s in r.segmentation.segments]
     d = _finding(r, "pelvic_drop", side)
     assert d.value == pytest.approx(7.0, abs=1.0) and d.severity == "mild" and d.confidence == "low"

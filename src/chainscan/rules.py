@@ -88,11 +88,12 @@ def _severity(value: float, mild: float, marked: float | None, higher_is_worse: 
 
 
 def _confidence(gates: list[QualityGate], n_reps: int, value: float, threshold: float, sem: float,
-                pelvis: bool, want_reps: int) -> str:
+                pelvis: bool, want_reps: int, fppa: bool = False) -> str:
     """high / moderate / low: lowered by failed quality gates (twice for an angled view), fewer reps than
-    the method's 3 trials, a value within one measurement error of its threshold, and — for the pelvis —
-    always low: on chainscan's rendered test clips MediaPipe's hip landmarks missed a 6° pelvic drop
-    (they even tilted the other way), so a pelvis value is a hint to look, not a measurement to trust."""
+    the method's 3 trials, and a value within one measurement error of its threshold. Knee FPPA is at most
+    moderate and the pelvis always low: on chainscan's rendered test clips MediaPipe read a 15° FPPA as
+    about 9°, and its hip landmarks missed a 6° pelvic drop (even tilting the other way), so a pelvis value
+    is a hint to look, not a measurement to trust."""
     level = 2
     failed = {g.gate for g in gates if not g.passed}
     if failed:
@@ -103,6 +104,8 @@ def _confidence(gates: list[QualityGate], n_reps: int, value: float, threshold: 
         level -= 1
     if np.isfinite(value) and abs(value - threshold) < sem:
         level -= 1
+    if fppa:  # MediaPipe read a rendered 15° FPPA as ≈ 9° (test_videos/README.md): never "high"
+        level = min(level, 1)
     if pelvis:
         level = 0
     return ("low", "moderate", "high")[max(0, min(level, 2))]
@@ -116,7 +119,7 @@ class _Builder:
 
     def add(self, chk: _Check, side: Side | None, values: list[float], frames: list[int], *,
             sem: float, pelvis: bool = False, want_reps: int = 3, message_fn=None,
-            aggregate: float | None = None, plausible: float | None = None) -> Finding | None:
+            aggregate: float | None = None, plausible: float | None = None, fppa: bool = False) -> Finding | None:
         vals = np.asarray(values, float)
         value = _nanmean(vals) if aggregate is None else aggregate
         if not np.isfinite(value):
@@ -131,7 +134,7 @@ class _Builder:
             ev = frames[k]
         else:
             ev = frames[0] if frames else None
-        conf = _confidence(self.gates, len(values), value, mild, sem, pelvis, want_reps)
+        conf = _confidence(self.gates, len(values), value, mild, sem, pelvis, want_reps, fppa)
         ref = self.cfg.thresholds[chk.mild].reference
         threshold = marked if (sev == "marked" and marked is not None) else mild
         msg = message_fn(value, sev, mild) if message_fn else ""
@@ -202,7 +205,7 @@ def evaluate(seg: Segmentation, series: dict[str, np.ndarray], t: np.ndarray, cf
         if seg.test is TestType.SINGLE_LEG_SQUAT:
             fv = b.at(f"knee_fppa_{side.value}_deg", segs)
             fppas[side] = fv
-            b.add(_FPPA, side, *fv, sem=sem_fppa, plausible=FPPA_PLAUSIBLE_DEG, message_fn=lambda v, s, th, sd=side: (
+            b.add(_FPPA, side, *fv, sem=sem_fppa, plausible=FPPA_PLAUSIBLE_DEG, fppa=True, message_fn=lambda v, s, th, sd=side: (
                 f"On the {sd.value} leg the knee angle (FPPA) averaged {v:+.1f}° at the deepest point"
                 + (f", above the {th:.1f}° reference: the knee collapses inward." if s != "ok"
                    else ", within the range seen in healthy adults.")))
