@@ -9,9 +9,16 @@ from typer.testing import CliRunner
 from chainscan.cli import app
 from chainscan.errors import InsufficientData, PoseModelUnavailable
 from chainscan.extract import extract_pose
-from chainscan.io.pose import (MODEL_ENV, MediaPipeBundledPose, MediaPipeTaskPose, PoseEstimator, PoseFrame,
-                               _to_pixels, bundled_model_path, make_estimator)
-
+from chainscan.io.pose import (
+    MODEL_ENV,
+    MediaPipeBundledPose,
+    MediaPipeTaskPose,
+    PoseEstimator,
+    PoseFrame,
+    _to_pixels,
+    bundled_model_path,
+    make_estimator,
+)
 from helpers_video import write_clip
 
 
