@@ -205,7 +205,8 @@ def evaluate(seg: Segmentation, series: dict[str, np.ndarray], t: np.ndarray, cf
         if seg.test is TestType.SINGLE_LEG_SQUAT:
             fv = b.at(f"knee_fppa_{side.value}_deg", segs)
             fppas[side] = fv
-            b.add(_FPPA, side, *fv, sem=sem_fppa, plausible=FPPA_PLAUSIBLE_DEG, fppa=True, message_fn=lambda v, s, th, sd=side: (
+            b.add(_FPPA, side, *fv, sem=sem_fppa, plausible=FPPA_PLAUSIBLE_DEG, fppa=True,
+                  message_fn=lambda v, s, th, sd=side: (
                 f"On the {sd.value} leg the knee angle (FPPA) averaged {v:+.1f}° at the deepest point"
                 + (f", above the {th:.1f}° reference: the knee collapses inward." if s != "ok"
                    else ", within the range seen in healthy adults.")))
