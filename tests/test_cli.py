@@ -36,6 +36,9 @@ def test_reanalyse_writes_all_outputs(sls_pose, tmp_path):
     for c in ("frame", "time_s", "knee_fppa_left_deg", "knee_fppa_right_deg", "pelvic_obliquity_deg",
               "trunk_lean_deg", "knee_fppa_left_deg_raw", "pelvic_obliquity_deg_raw", "trunk_lean_deg_raw"):
         assert c in cols
+    units = ("_deg", "_s", "_px", "_ratio", "_shanklen", "_leglen")
+    for c in cols - {"frame", "person_detected", "stance"}:
+        assert c.removesuffix("_raw").endswith(units), f"frames.csv column without a unit: {c}"
     reps = list(csv.DictReader((out / "reps.csv").open()))
     assert len(reps) == 3 and float(reps[0]["knee_fppa_left_deg"]) == pytest.approx(16, abs=1.0)
     np.testing.assert_array_equal(load_pose(out / "pose.npz").coords, load_pose(sls_pose).coords)

@@ -231,3 +231,35 @@ def test_small_subject_and_low_frame_rate_are_reported():
     assert not gates["distance"].passed and "move closer" in gates["distance"].message
     assert not gates["frame_rate"].passed and "30 frames/s" in gates["frame_rate"].message
     assert all(f.confidence != "high" for f in r.findings)
+
+
+def _concat(*poses):
+    """Join synthetic clips end to end (timestamps continue)."""
+    first = poses[0]
+    dt = 1.0 / first.meta.fps
+    ts, fis, off_t, off_f = [], [], 0.0, 0
+    for p in poses:
+        ts.append(p.timestamps + off_t)
+        fis.append(p.frame_indices + off_f)
+        off_t = ts[-1][-1] + dt
+        off_f = fis[-1][-1] + 1
+    return dataclasses.replace(
+        first, coords=np.concatenate([p.coords for p in poses]),
+        visibility=np.concatenate([p.visibility for p in poses]), world=np.concatenate([p.world for p in poses]),
+        timestamps=np.concatenate(ts), frame_indices=np.concatenate(fis))
+
+
+def test_both_legs_in_one_clip_gives_per_side_findings_and_asymmetry():
+    left = syn.make_single_leg_squat(side=Side.LEFT, valgus_deg=20.0, pelvic_drop_deg=7.0, seed=1)
+    right = syn.make_single_leg_squat(side=Side.RIGHT, valgus_deg=6.0, pelvic_drop_deg=1.0, seed=2)
+    r = screen_pose(_concat(left.pose, right.pose))
+    assert r.test is TestType.SINGLE_LEG_SQUAT and r.stance_side is None
+    assert [s.side for s in r.segmentation.segments] == [Side.LEFT] * 3 + [Side.RIGHT] * 3
+    assert _finding(r, "knee_valgus", Side.LEFT).value == pytest.approx(20, abs=1)
+    assert _finding(r, "knee_valgus", Side.RIGHT).value == pytest.approx(6, abs=1)
+    asym = _finding(r, "knee_asymmetry")
+    assert asym.side is Side.LEFT and asym.value == pytest.approx(14, abs=1.5) and asym.severity == "mild"
+    d = _finding(r, "pelvic_drop_asymmetry")
+    assert d.value == pytest.approx(6, abs=1.5) and d.side is Side.LEFT
+    assert {s.side for s in r.segmentation.stance_stats} == {Side.LEFT, Side.RIGHT}
+    assert r.to_dict()["stance_side"] is None

@@ -3,13 +3,13 @@
 Names are the frames.csv column names and carry their unit. Sign conventions (CLINICAL.md):
 - knee_fppa_*_deg: + knee medial to the hip→ankle line (valgus), − lateral (varus).
 - knee_separation_ratio: knee distance ÷ ankle distance (horizontal); < 1 knees closer than ankles.
-- knee_over_foot_*: knee offset from the toe (foot index) ÷ shank length; + medial.
+- knee_over_foot_*_shanklen: knee offset from the toe (foot index) ÷ shank length; + medial.
 - pelvic_obliquity_deg: hip line vs horizontal; + the subject's LEFT hip lower in the image.
 - trunk_lean_deg: mid-hip→mid-shoulder line vs vertical; + shoulders toward the subject's LEFT.
 - hip_adduction_*_deg: pelvis line vs thigh − 90°; + adduction.
 - knee_flexion_*_deg: 3D, from world landmarks; 0 = straight.
-- squat_depth: mid-hip drop below neutral standing ÷ leg length; + lower.
-- foot_lift: left ankle height above the right ankle ÷ leg length, relative to standing; + left foot higher.
+- squat_depth_leglen: mid-hip drop below neutral standing ÷ leg length; + lower.
+- foot_lift_leglen: left ankle height above the right ankle ÷ leg length, relative to standing; + left foot higher.
 - pelvic_drop_deg: (obliquity − baseline) toward the unsupported side during single-leg support;
   + the contralateral (lifted-leg) side lower. NaN in double support.
 - trunk_lean_ipsi_deg: (lean − baseline) toward the stance leg during single-leg support; + ipsilateral.
@@ -28,17 +28,17 @@ from .landmarks import Side
 #: unit of every series, for the CSV header and the docs
 UNITS: dict[str, str] = {
     "knee_fppa_left_deg": "deg", "knee_fppa_right_deg": "deg",
-    "knee_separation_ratio": "ratio", "knee_over_foot_left": "shank lengths",
-    "knee_over_foot_right": "shank lengths", "pelvic_obliquity_deg": "deg", "trunk_lean_deg": "deg",
+    "knee_separation_ratio": "ratio", "knee_over_foot_left_shanklen": "shank lengths",
+    "knee_over_foot_right_shanklen": "shank lengths", "pelvic_obliquity_deg": "deg", "trunk_lean_deg": "deg",
     "hip_adduction_left_deg": "deg", "hip_adduction_right_deg": "deg",
     "knee_flexion_left_deg": "deg", "knee_flexion_right_deg": "deg",
-    "squat_depth": "leg lengths", "foot_lift": "leg lengths",
+    "squat_depth_leglen": "leg lengths", "foot_lift_leglen": "leg lengths",
     "pelvic_drop_deg": "deg", "trunk_lean_ipsi_deg": "deg",
 }
 
 #: series computed frame by frame from landmarks alone (raw versions exist for these)
 FRAME_SERIES = ("knee_fppa_left_deg", "knee_fppa_right_deg", "knee_separation_ratio",
-                "knee_over_foot_left", "knee_over_foot_right", "pelvic_obliquity_deg", "trunk_lean_deg",
+                "knee_over_foot_left_shanklen", "knee_over_foot_right_shanklen", "pelvic_obliquity_deg", "trunk_lean_deg",
                 "hip_adduction_left_deg", "hip_adduction_right_deg", "knee_flexion_left_deg",
                 "knee_flexion_right_deg")
 
@@ -57,7 +57,7 @@ def frame_metrics(xy: np.ndarray, world: np.ndarray) -> dict[str, np.ndarray]:
             other_hip = _p(xy, getattr(L, f"{side.other.name}_HIP"))
             toe = _p(xy, getattr(L, f"{side.name}_FOOT_INDEX"))
             out[f"knee_fppa_{s}_deg"] = g.compute_fppa(hip, knee, ankle, side)
-            out[f"knee_over_foot_{s}"] = g.knee_over_foot_offset(knee, ankle, toe, side)
+            out[f"knee_over_foot_{s}_shanklen"] = g.knee_over_foot_offset(knee, ankle, toe, side)
             out[f"hip_adduction_{s}_deg"] = g.hip_adduction(hip, other_hip, knee)
             wh, wk, wa = (world[:, int(getattr(L, f"{side.name}_{j}")), :3] for j in ("HIP", "KNEE", "ANKLE"))
             out[f"knee_flexion_{s}_deg"] = g.knee_flexion(wh, wk, wa)
@@ -124,14 +124,14 @@ class Baseline:
         return {"source": self.source, "start_frame": self.start, "end_frame": self.end,
                 "pelvic_obliquity_deg": r(self.pelvic_obliquity_deg), "trunk_lean_deg": r(self.trunk_lean_deg),
                 "mid_hip_y_px": r(self.mid_hip_y_px), "leg_length_px": r(self.leg_length_px),
-                "foot_lift": r(self.foot_lift)}
+                "foot_lift_leglen": r(self.foot_lift)}
 
 
 def relative_series(series: dict[str, np.ndarray], xy: np.ndarray, foot_lift_raw: np.ndarray,
                     base: Baseline) -> dict[str, np.ndarray]:
     """Depth and foot lift relative to the baseline."""
     depth = (mid_hip_y(xy) - base.mid_hip_y_px) / base.leg_length_px
-    return {"squat_depth": depth, "foot_lift": foot_lift_raw - base.foot_lift}
+    return {"squat_depth_leglen": depth, "foot_lift_leglen": foot_lift_raw - base.foot_lift}
 
 
 def support_series(series: dict[str, np.ndarray], stance: np.ndarray, base: Baseline) -> dict[str, np.ndarray]:

@@ -20,10 +20,10 @@ from .types import Finding, PoseSequence, QualityGate, Segment, TestType
 SCHEMA_VERSION = "1.0"
 
 #: per-side metrics reported at each rep's deepest frame: (JSON key, series name pattern)
-_SIDE_METRICS = (("knee_fppa_deg", "knee_fppa_{s}_deg"), ("knee_over_foot", "knee_over_foot_{s}"),
+_SIDE_METRICS = (("knee_fppa_deg", "knee_fppa_{s}_deg"), ("knee_over_foot_shanklen", "knee_over_foot_{s}_shanklen"),
                  ("hip_adduction_deg", "hip_adduction_{s}_deg"), ("knee_flexion_deg", "knee_flexion_{s}_deg"))
 _WHOLE_METRICS = ("knee_separation_ratio", "pelvic_obliquity_deg", "pelvic_obliquity_rel_deg", "pelvic_drop_deg",
-                  "trunk_lean_deg", "trunk_lean_rel_deg", "trunk_lean_ipsi_deg", "squat_depth")
+                  "trunk_lean_deg", "trunk_lean_rel_deg", "trunk_lean_ipsi_deg", "squat_depth_leglen")
 
 
 def _num(v: Any, nd: int = 2) -> float | None:
@@ -125,6 +125,7 @@ class ScreeningResult:
             "quality": [g.to_dict() for g in self.quality],
             "baseline": self.baseline.to_dict(),
             "signal": {"cutoff_hz": _num(self.clean.cutoff_hz), "spikes_removed": self.clean.n_spikes,
+                       "implausible_points_removed": self.clean.n_implausible,
                        "swapped_frames": {k: int(v.sum()) for k, v in self.clean.swapped.items()},
                        "leg_length_px": _num(self.clean.leg_length_px)},
             "measurement_error": MEASUREMENT_ERROR,

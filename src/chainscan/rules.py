@@ -190,7 +190,7 @@ def evaluate(seg: Segmentation, series: dict[str, np.ndarray], t: np.ndarray, cf
             + (" — they move inward." if s != "ok" else ", within the expected range.")))
         fppa = {}
         for side in (Side.LEFT, Side.RIGHT):
-            vals, frames = b.at(f"knee_over_foot_{side.value}", segs)
+            vals, frames = b.at(f"knee_over_foot_{side.value}_shanklen", segs)
             b.add(_KOF, side, vals, frames, sem=0.05, message_fn=lambda v, s, th, sd=side: (
                 f"The {sd.value} knee sat {abs(v):.2f} shank lengths {'inside' if v > 0 else 'outside'} the toes "
                 "at the bottom of the squat" + (" (the cue is knee over the 2nd–3rd toe)." if s != "ok" else ".")))

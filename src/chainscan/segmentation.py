@@ -179,8 +179,8 @@ def find_reps(depth: np.ndarray, t: np.ndarray, cfg: SegmentationConfig,
 def segment(xy: np.ndarray, t: np.ndarray, series: dict[str, np.ndarray], base: Baseline,
             cfg: SegmentationConfig, test: TestType | None = None, side: Side | None = None) -> Segmentation:
     """Recognise the test (unless ``test`` is given), the stance side (unless ``side``), and segments."""
-    foot_lift = series["foot_lift"]
-    depth = series["squat_depth"]
+    foot_lift = series["foot_lift_leglen"]
+    depth = series["squat_depth_leglen"]
     stance = support_pattern(foot_lift, t, cfg)
     notes: list[str] = []
     if side is not None:

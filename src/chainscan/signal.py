@@ -1,7 +1,7 @@
 """Signal cleaning of landmark trajectories.
 
-Order: low-visibility and out-of-image points → NaN; left/right label swaps fixed; isolated
-implausible jumps (spikes) → NaN; short interior gaps (≤ ``max_gap_s``) interpolated; zero-lag
+Order: low-visibility and out-of-image points → NaN; left/right label swaps fixed; thighs and shanks
+longer than a body segment can look → NaN; isolated implausible jumps (spikes) → NaN; short interior gaps (≤ ``max_gap_s``) interpolated; zero-lag
 low-pass (2nd-order Butterworth run forward and backward = 4th-order zero lag, cut-off corrected
 for the double pass, Winter 2009). Coordinates keep their units (pixels / metres): nothing here rescales.
 """
@@ -47,6 +47,7 @@ class CleanedPose:
     n_spikes: int
     leg_length_px: float
     cutoff_hz: float
+    n_implausible: int = 0
 
 
 def leg_length_px(xy: np.ndarray) -> float:
@@ -81,6 +82,7 @@ def clean_pose(pose: PoseSequence, cfg: SignalConfig) -> CleanedPose:
                     sub[:, li] = sub[:, ri]
                     sub[:, ri] = tmp
                     arr[s] = sub
+    n_implausible = _implausible_segments(xy, world)
     scale = leg_length_px(xy)
     n_spikes = 0
     if np.isfinite(scale) and scale > 0:
@@ -97,7 +99,7 @@ def clean_pose(pose: PoseSequence, cfg: SignalConfig) -> CleanedPose:
     xy = lowpass(xy, t, cutoff)
     world = lowpass(world, t, cutoff)
     return CleanedPose(xy=xy, world=world, measured=measured, swapped=swapped, n_spikes=n_spikes,
-                       leg_length_px=scale, cutoff_hz=float(cutoff))
+                       leg_length_px=scale, cutoff_hz=float(cutoff), n_implausible=n_implausible)
 
 
 def _swap_states(xy: np.ndarray, left: tuple[int, ...], right: tuple[int, ...],
@@ -157,6 +159,33 @@ def _swap_states(xy: np.ndarray, left: tuple[int, ...], right: tuple[int, ...],
         idx = np.maximum.accumulate(np.where(ok, np.arange(ok.size), -1))
         states = np.where(idx >= 0, states[np.clip(idx, 0, None)], False)
     return states
+
+
+#: (proximal, distal points) of the leg segments checked for plausible length
+_SEGMENTS = (
+    (L.LEFT_HIP, (L.LEFT_KNEE,)), (L.RIGHT_HIP, (L.RIGHT_KNEE,)),
+    (L.LEFT_KNEE, (L.LEFT_ANKLE, L.LEFT_HEEL, L.LEFT_FOOT_INDEX)),
+    (L.RIGHT_KNEE, (L.RIGHT_ANKLE, L.RIGHT_HEEL, L.RIGHT_FOOT_INDEX)),
+)
+#: a projected segment cannot be longer than the body segment: allow this much over its usual length
+MAX_SEGMENT_STRETCH = 1.5
+
+
+def _implausible_segments(xy: np.ndarray, world: np.ndarray) -> int:
+    """NaN (in place) the distal points of thighs and shanks stretched beyond MAX_SEGMENT_STRETCH × their
+    90th-percentile length: a 2D projection can shorten a segment but never lengthen it. Returns the count."""
+    n = 0
+    for prox, distal in _SEGMENTS:
+        length = np.linalg.norm(xy[:, prox] - xy[:, distal[0]], axis=-1)
+        if np.isfinite(length).sum() < 10:
+            continue
+        bad = np.isfinite(length) & (length > MAX_SEGMENT_STRETCH * np.nanpercentile(length, 90))
+        if bad.any():
+            n += int(bad.sum())
+            for d in distal:
+                xy[bad, d] = np.nan
+                world[bad, d] = np.nan
+    return n
 
 
 def _spikes(xy: np.ndarray, tol: float) -> np.ndarray:
