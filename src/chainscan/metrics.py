@@ -38,7 +38,8 @@ UNITS: dict[str, str] = {
 
 #: series computed frame by frame from landmarks alone (raw versions exist for these)
 FRAME_SERIES = ("knee_fppa_left_deg", "knee_fppa_right_deg", "knee_separation_ratio",
-                "knee_over_foot_left_shanklen", "knee_over_foot_right_shanklen", "pelvic_obliquity_deg", "trunk_lean_deg",
+                "knee_over_foot_left_shanklen", "knee_over_foot_right_shanklen", "pelvic_obliquity_deg",
+                "trunk_lean_deg",
                 "hip_adduction_left_deg", "hip_adduction_right_deg", "knee_flexion_left_deg",
                 "knee_flexion_right_deg")
 

@@ -1,9 +1,10 @@
 """Signal cleaning of landmark trajectories.
 
 Order: low-visibility and out-of-image points → NaN; left/right label swaps fixed; thighs and shanks
-longer than a body segment can look → NaN; isolated implausible jumps (spikes) → NaN; short interior gaps (≤ ``max_gap_s``) interpolated; zero-lag
-low-pass (2nd-order Butterworth run forward and backward = 4th-order zero lag, cut-off corrected
-for the double pass, Winter 2009). Coordinates keep their units (pixels / metres): nothing here rescales.
+longer than a body segment can look → NaN; isolated implausible jumps (spikes) → NaN; short interior
+gaps (≤ ``max_gap_s``) interpolated; zero-lag low-pass (2nd-order Butterworth run forward and backward =
+4th-order zero lag, cut-off corrected for the double pass, Winter 2009). Coordinates keep their units
+(pixels / metres): nothing here rescales.
 """
 
 from __future__ import annotations
