@@ -25,8 +25,8 @@ def extract_pose(video: str | os.PathLike, estimator: PoseEstimator, *, max_fps:
     """Run ``estimator`` over every kept frame of ``video``.
 
     Landmarks are pixels of the upright frame. Frames where nobody is found are NaN rows.
-    Memory is constant in video length: frames are not kept, except a handful (downscaled crops are
-    not needed) sampled for the several-people check.
+    Memory does not grow with video length beyond the landmarks themselves (≈ 1 KB per frame): each
+    frame is released once the model has seen it (the several-people check runs on the frame at hand).
     Raises VideoReadError for unreadable input and InsufficientData when nobody is ever found.
     """
     if max_fps is not None and max_fps <= 0:

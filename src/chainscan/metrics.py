@@ -128,8 +128,7 @@ class Baseline:
                 "foot_lift_leglen": r(self.foot_lift)}
 
 
-def relative_series(series: dict[str, np.ndarray], xy: np.ndarray, foot_lift_raw: np.ndarray,
-                    base: Baseline) -> dict[str, np.ndarray]:
+def relative_series(xy: np.ndarray, foot_lift_raw: np.ndarray, base: Baseline) -> dict[str, np.ndarray]:
     """Depth and foot lift relative to the baseline."""
     depth = (mid_hip_y(xy) - base.mid_hip_y_px) / base.leg_length_px
     return {"squat_depth_leglen": depth, "foot_lift_leglen": foot_lift_raw - base.foot_lift}

@@ -88,7 +88,7 @@ def screen_pose(pose: PoseSequence, config: ScreeningConfig | None = None, *, te
         win = find_neutral(clean.xy, pose.timestamps, kf, foot_lift_raw, clean.leg_length_px)
         baseline = _baseline_from(clean, pose, series, foot_lift_raw, win, "clip")
     gates.append(q.baseline_gate(baseline.source))
-    series.update(m.relative_series(series, clean.xy, foot_lift_raw, baseline))
+    series.update(m.relative_series(clean.xy, foot_lift_raw, baseline))
     series["pelvic_obliquity_rel_deg"] = series["pelvic_obliquity_deg"] - baseline.pelvic_obliquity_deg
     series["trunk_lean_rel_deg"] = series["trunk_lean_deg"] - baseline.trunk_lean_deg
     seg = segment(clean.xy, pose.timestamps, series, baseline, cfg.segmentation, test=test, side=side)

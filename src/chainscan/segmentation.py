@@ -12,7 +12,7 @@ All frame numbers are PoseSequence rows. Heuristics (thresholds in SegmentationC
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from scipy.signal import find_peaks, peak_widths
@@ -48,7 +48,6 @@ class Segmentation:
     stance: np.ndarray            # (T,) +1 left stance, −1 right stance, 0 double support
     stance_stats: tuple[StanceStats, ...] = ()
     auto_test: bool = True
-    notes: tuple[str, ...] = field(default_factory=tuple)
 
 
 def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
@@ -182,7 +181,6 @@ def segment(xy: np.ndarray, t: np.ndarray, series: dict[str, np.ndarray], base: 
     foot_lift = series["foot_lift_leglen"]
     depth = series["squat_depth_leglen"]
     stance = support_pattern(foot_lift, t, cfg)
-    notes: list[str] = []
     if side is not None:
         want = 1 if side is Side.LEFT else -1
         stance = np.where(stance == want, stance, 0).astype(np.int8)
@@ -212,7 +210,7 @@ def segment(xy: np.ndarray, t: np.ndarray, series: dict[str, np.ndarray], base: 
                 "No squat repetitions were found; squat at least a quarter of the way down, 3–5 times, "
                 "with the whole body in view.")
         segs = tuple(Segment(test, i, s, p, e, None, c) for i, (s, p, e, c) in enumerate(reps))
-        return Segmentation(test, None, segs, np.zeros(t.size, np.int8), (), auto, tuple(notes))
+        return Segmentation(test, None, segs, np.zeros(t.size, np.int8), (), auto)
     if not (stance != 0).any():
         which = f" on the {side.value} leg" if side else ""
         raise InsufficientData(
@@ -231,7 +229,7 @@ def segment(xy: np.ndarray, t: np.ndarray, series: dict[str, np.ndarray], base: 
     sides = sorted({s.side for s in segs if s.side is not None}, key=lambda x: x.value)
     stance_side = sides[0] if len(sides) == 1 else None
     stats = tuple(_stance_stats(stance, t, sd) for sd in sides)
-    return Segmentation(test, stance_side, segs, stance, stats, auto, tuple(notes))
+    return Segmentation(test, stance_side, segs, stance, stats, auto)
 
 
 def _single_leg_reps(depth: np.ndarray, t: np.ndarray, stance: np.ndarray, series: dict[str, np.ndarray],
@@ -268,6 +266,5 @@ def _stance_stats(stance: np.ndarray, t: np.ndarray, side: Side) -> StanceStats:
     runs = _runs(stance == code)
     durations = [_duration(t, s, e) for s, e in runs]
     longest = int(np.argmax(durations))
-    ended = runs[longest][1] < stance.size  # support ended before the clip did
-    ended = ended and runs[longest][1] < stance.size - 1
+    ended = runs[longest][1] < stance.size  # the foot came down before the clip ended
     return StanceStats(side, float(durations[longest]), float(sum(durations)), max(len(runs) - 1, 0), bool(ended))
