@@ -29,40 +29,16 @@ import platform
 import sys
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field
 from pathlib import Path
-
-import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from chainscan import __version__  # noqa: E402
-from chainscan.errors import ChainscanError  # noqa: E402
 from chainscan.extract import extract_pose  # noqa: E402
 from chainscan.io.pose import make_estimator, quiet_native_logs  # noqa: E402
 from chainscan.io.pose_file import load_pose, save_pose  # noqa: E402
-from chainscan.pipeline import screen_pose  # noqa: E402
-
-
-@dataclass
-class ClipEval:
-    name: str
-    scenario: dict
-    ok: bool = True
-    error: str = ""
-    test_ok: bool = False
-    side_ok: bool = False
-    reps_true: int = 0
-    reps_found: int = 0
-    # (truth_joint, truth_surface, measured) triples
-    fppa: list[tuple[float, float, float]] = field(default_factory=list)
-    drop: list[tuple[float, float, float]] = field(default_factory=list)
-    lean: list[tuple[float, float, float]] = field(default_factory=list)
-    frame_obl: list[tuple[float, float, float]] = field(default_factory=list)
-    frame_lean: list[tuple[float, float, float]] = field(default_factory=list)
-    sep: list[tuple[float, float, float]] = field(default_factory=list)
-    seconds: float = 0.0
+from chainscan.validation import ClipEval, evaluate, stats  # noqa: E402
 
 
 def _pose_for(mp4: Path, cache: Path):
@@ -80,96 +56,6 @@ def _pose_for(mp4: Path, cache: Path):
     cache.mkdir(parents=True, exist_ok=True)
     save_pose(pose, p)
     return pose
-
-
-def _obl(p2: dict, surface: bool = False) -> float:
-    lh, rh = np.array(p2["left_hip"]), np.array(p2["right_hip"])
-    return float(np.degrees(np.arctan2(lh[1] - rh[1], abs(lh[0] - rh[0]))))
-
-
-def _sep(p2: dict) -> float:
-    return abs(p2["left_knee"][0] - p2["right_knee"][0]) / abs(p2["left_ankle"][0] - p2["right_ankle"][0])
-
-
-def evaluate(mp4: Path, gt: dict, cache: Path) -> ClipEval:
-    ev = ClipEval(mp4.stem, gt.get("scenario", {"body": "A", "camera": "standard", "split": "sample"}))
-    ev.scenario.setdefault("split", gt.get("split", "sample"))
-    t0 = time.perf_counter()
-    try:
-        pose = _pose_for(mp4, cache)
-        r = screen_pose(pose)
-    except ChainscanError as e:
-        ev.ok, ev.error = False, str(e)
-        ev.seconds = time.perf_counter() - t0
-        return ev
-    ev.seconds = time.perf_counter() - t0
-    frames = gt["frames"]
-    fi = {int(f): i for i, f in enumerate(pose.frame_indices)}
-    ev.test_ok = r.test.value == gt["test"]
-    ev.side_ok = (r.stance_side.value if r.stance_side else None) == gt["stance_side"]
-    ev.reps_true = len(gt["reps"])
-    ev.reps_found = len(r.segmentation.segments) if r.test.value.endswith("squat") else 0
-    n0, n1 = gt["neutral_frames"]
-    neutral = frames[n0:n1 + 1]
-    obl0 = np.mean([f["pelvic_obliquity_deg"] for f in neutral])
-    obl0_s = np.mean([f["pelvic_obliquity_surface_deg"] for f in neutral])
-    lean0 = np.mean([f["trunk_lean_deg"] for f in neutral])
-    # FPPA at the deepest frame of each true rep, against the pipeline's matched rep
-    segs = list(r.segmentation.segments)
-    for rep in gt["reps"]:
-        d = rep["deepest_frame"]
-        if not segs:
-            break
-        seg = min(segs, key=lambda s: abs(int(pose.frame_indices[s.deepest]) - d))
-        if abs(int(pose.frame_indices[seg.deepest]) - d) > 15:
-            continue
-        sides = [gt["stance_side"]] if gt["stance_side"] else ["left", "right"]
-        for sd in sides:
-            ev.fppa.append((frames[d][f"knee_fppa_{sd}_deg"], frames[d][f"knee_fppa_{sd}_surface_deg"],
-                            float(r.series[f"knee_fppa_{sd}_deg"][seg.deepest])))
-        if gt["test"] == "double_leg_squat":
-            ev.sep.append((_sep(frames[d]["joints_2d"]), _sep(frames[d]["surface_keypoints_2d"]),
-                           float(r.series["knee_separation_ratio"][seg.deepest])))
-    sp = gt.get("stance_period")
-    if sp and gt["stance_side"]:
-        s, e = sp["start_frame"], sp["end_frame"]
-        # the hold: the middle of the single-leg period (ramps excluded)
-        a, b = s + (e - s) // 5, e - (e - s) // 5
-        sign = 1.0 if gt["stance_side"] == "right" else -1.0     # + = contralateral side lower
-        rows = [fi[k] for k in range(a, b + 1) if k in fi]
-        meas_obl = np.nanmedian(r.series["pelvic_obliquity_rel_deg"][rows])
-        meas_lean = np.nanmedian(r.series["trunk_lean_rel_deg"][rows])
-        tru = np.median([frames[k]["pelvic_obliquity_deg"] for k in range(a, b + 1)]) - obl0
-        tru_s = np.median([frames[k]["pelvic_obliquity_surface_deg"] for k in range(a, b + 1)]) - obl0_s
-        tl = np.median([frames[k]["trunk_lean_deg"] for k in range(a, b + 1)]) - lean0
-        if gt["test"] == "single_leg_stance":
-            ev.drop.append((sign * tru, sign * tru_s, sign * float(meas_obl)))
-            ev.lean.append((-sign * tl, -sign * tl, -sign * float(meas_lean)))
-    for k, f in enumerate(frames):
-        if k <= n1 or k not in fi:
-            continue
-        i = fi[k]
-        mo, ml = r.series["pelvic_obliquity_rel_deg"][i], r.series["trunk_lean_rel_deg"][i]
-        if np.isfinite(mo):
-            ev.frame_obl.append((f["pelvic_obliquity_deg"] - obl0, f["pelvic_obliquity_surface_deg"] - obl0_s, float(mo)))
-        if np.isfinite(ml):
-            ev.frame_lean.append((f["trunk_lean_deg"] - lean0, f["trunk_lean_deg"] - lean0, float(ml)))
-    return ev
-
-
-def stats(triples: list[tuple[float, float, float]], surface: bool = False) -> dict:
-    if not triples:
-        return {"n": 0}
-    a = np.asarray(triples, float)
-    truth, meas = a[:, 1 if surface else 0], a[:, 2]
-    err = meas - truth
-    out = {"n": int(a.shape[0]), "bias": float(err.mean()), "mae": float(np.abs(err).mean()),
-           "worst": float(np.abs(err).max())}
-    if a.shape[0] >= 3 and np.std(truth) > 0.5:
-        slope, _ = np.polyfit(truth, meas, 1)
-        out["slope"] = float(slope)
-        out["r"] = float(np.corrcoef(truth, meas)[0, 1])
-    return out
 
 
 def _fmt(s: dict) -> str:
@@ -266,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     for mp4, gt in clips:
         if gt.get("test") not in ("double_leg_squat", "single_leg_squat", "single_leg_stance", "side_view"):
             continue
-        ev = evaluate(mp4, gt, args.cache)
+        ev = evaluate(mp4.stem, _pose_for(mp4, args.cache), gt)
         evals.append(ev)
         print(f"{mp4.name:45s} {'ok' if ev.ok else 'refused':8s} {ev.seconds:6.1f} s", flush=True)
     cmd = "python benchmarks/accuracy.py " + " ".join(

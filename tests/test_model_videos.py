@@ -106,3 +106,44 @@ def test_two_people_are_reported(test_videos):
         est.close()
     gate = single_person_gate(pose)
     assert not gate.passed and "Another person" in gate.message
+
+
+# ---- accuracy pinned against the ground truth (benchmarks/accuracy.py measures the same on a grid) ----
+# Tolerances sit a little above today's values (docs/validation.md) so that a change making them worse fails.
+
+
+@pytest.fixture(scope="module")
+def evals(screened, test_videos):
+    from chainscan.validation import evaluate
+
+    return {name: evaluate(name, screened[name].pose, _gt(test_videos, name)) for name in FRONTAL}
+
+
+def test_fppa_accuracy_on_committed_clips(evals):
+    from chainscan.validation import stats
+
+    trip = evals["single_leg_squat_left_valgus"].fppa + evals["double_leg_squat"].fppa
+    assert len(trip) == 9
+    surface, joint = stats(trip, surface=True), stats(trip)
+    assert surface["mae"] <= 2.5 and surface["worst"] <= 4.5, surface   # today 1.5 / 3.2
+    assert joint["mae"] <= 4.0 and joint["worst"] <= 7.5, joint         # today 2.9 / 6.3 (reads low)
+    sep = stats(evals["double_leg_squat"].sep)
+    assert sep["worst"] <= 0.06, sep
+
+
+def test_trunk_lean_accuracy_on_committed_clips(evals):
+    from chainscan.validation import stats
+
+    frame = stats(evals["single_leg_stance_right"].frame_lean)
+    assert frame["mae"] <= 0.8 and frame["worst"] <= 2.5, frame         # today 0.4 / 1.6
+    (hold,) = evals["single_leg_stance_right"].lean
+    assert abs(hold[2] - hold[0]) <= 1.0
+
+
+def test_pelvic_obliquity_known_weakness_is_pinned(evals):
+    """MediaPipe's hip line does not follow the rendered pelvic drop (see docs/validation.md). Pin today's
+    per-frame error so it cannot silently get worse; tighten when the pelvis estimate improves."""
+    from chainscan.validation import stats
+
+    frame = stats(evals["single_leg_stance_right"].frame_obl)
+    assert frame["mae"] <= 6.5, frame                                    # today 5.9 (truth +6°, read −2°)

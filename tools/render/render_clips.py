@@ -140,9 +140,15 @@ def ramp(t, t0, t1):
 
 # ----------------------------------------------------------------------------- body model
 class Body:
-    def __init__(self, phenotype, shirt=SHIRT, skinning="lbs"):
+    def __init__(self, phenotype, shirt=SHIRT, skinning="lbs", colors=None, clothing_geometry=False):
+        """colors: optional overrides of the painted albedos (keys skin, shorts, shoe, sole, hair).
+        clothing_geometry: give shirt/shorts/shoes some thickness (see dress()); off for the
+        committed sample clips."""
         import anny
 
+        self.skinning = skinning
+        self.colors = dict(skin=SKIN, shorts=SHORTS, shoe=SHOE, sole=SOLE, hair=HAIR)
+        self.colors.update(colors or {})
         self.model = anny.Anny(pose_parameterization="world-orient", skinning_method=skinning)
         m = self.model
         self.labels = list(m.bone_labels)
@@ -179,6 +185,9 @@ class Body:
         self.l_shank = {s: np.linalg.norm(h[self.J[f"{s}_ankle"]] - h[self.J[f"{s}_knee"]]) for s in ("left", "right")}
         self._paint(shirt)
         self._foot_landmarks()
+        self.disp_rest = None
+        if clothing_geometry:
+            self._clothing_geometry()
         from anny.keypoints import KeypointsRegressor
 
         self.coco = KeypointsRegressor.coco(m)
@@ -195,7 +204,8 @@ class Body:
         z_hip = h[self.J["left_hip"], 2]
         z_knee = h[self.J["left_knee"], 2]
         z_ankle = h[self.J["left_ankle"], 2]
-        alb = np.tile(np.array(SKIN), (len(v), 1))
+        C = self.colors
+        alb = np.tile(np.array(C["skin"]), (len(v), 1))
         is_leg = np.array([n.startswith(("upperleg", "lowerleg")) for n in names])
         is_foot = np.array([n.startswith(("foot", "toe")) for n in names])
         is_torso = np.array([n.startswith(("root", "pelvis", "spine", "clavicle", "shoulder")) for n in names])
@@ -216,17 +226,18 @@ class Body:
         dr = np.linalg.norm(v - h[self.J["right_shoulder"]], axis=1)
         sleeve = (is_uarm | is_torso) & (np.minimum(dl, dr) < 0.45 * ua) & (v[:, 2] < neck_z - 0.015)
         shirt_m |= sleeve
-        alb[shorts] = SHORTS
+        alb[shorts] = C["shorts"]
         alb[shirt_m & ~shorts] = shirt
         # Shoes: foot bones and anything below the ankle joint + 3 cm.
         shoe = is_foot | ((is_leg) & (v[:, 2] < z_ankle + 0.03))
-        alb[shoe] = SHOE
-        alb[shoe & (v[:, 2] < 0.018)] = SOLE
+        alb[shoe] = C["shoe"]
+        alb[shoe & (v[:, 2] < 0.018)] = C["sole"]
+        self.mask = dict(shorts=shorts, shirt=shirt_m & ~shorts, shoe=shoe)
         # Hair: top and back of the head.
         eye_c = 0.5 * (h[self.idx["eye.L"]] + h[self.idx["eye.R"]])
         head_y = h[self.idx["head"], 1]
         hair = is_head & ((v[:, 2] > eye_c[2] + 0.045) | ((v[:, 1] > head_y + 0.01) & (v[:, 2] > eye_c[2] - 0.06)))
-        alb[hair] = HAIR
+        alb[hair] = C["hair"]
         # Eyes: white, dark iris at the front.
         for S in ("L", "R"):
             sel = is_eye & (np.array([n.endswith(S) for n in names]))
@@ -237,6 +248,71 @@ class Body:
                 iris = sel & (v[:, 1] < ymin + 0.35 * (c[1] - ymin) + 0.002)
                 alb[iris] = IRIS
         self.albedo = alb.astype(np.float32)
+
+    def _clothing_geometry(self, shorts_mm=18.0, shirt_mm=10.0, shoe_mm=9.0, sole_mm=7.0):
+        """Rest-space displacement that gives the painted clothes some volume.
+
+        Shorts and shirt are pushed outward along the rest normals (a visible step = hem at
+        their edges), smoothed a little so skin creases (groin, buttocks) do not show through;
+        shoes get an outward offset, smoothed toes and a sole that sticks out sideways.
+        The displacement is carried into each pose by the skinning-weighted bone rotations
+        (dress()).  Ground truth (joint centres, surface keypoints) stays on the body.
+        """
+        v, f = self.v0, self.faces
+        nrm = raster.vertex_normals(v, f)
+        m = self.mask
+        nb_src = np.concatenate([f[:, 0], f[:, 1], f[:, 2], f[:, 1], f[:, 2], f[:, 0]])
+        nb_dst = np.concatenate([f[:, 1], f[:, 2], f[:, 0], f[:, 0], f[:, 1], f[:, 2]])
+        deg = np.bincount(nb_src, minlength=len(v)).astype(np.float64)[:, None]
+
+        def taubin(x, sel, iters=6, lam=0.5, mu=-0.53):
+            x = x.copy()
+            for _ in range(iters):
+                for k in (lam, mu):
+                    acc = np.zeros_like(x)
+                    np.add.at(acc, nb_src, x[nb_dst])
+                    lap = acc / np.maximum(deg, 1) - x
+                    x[sel] += k * lap[sel]
+            return x
+
+        disp = np.zeros_like(v)
+        # Cloth does not follow the skin's small creases: smooth the clothed regions first.
+        cloth = m["shorts"] | m["shirt"]
+        vs = taubin(v, cloth, iters=8)
+        vs = taubin(vs, m["shoe"], iters=10)
+        disp += vs - v
+        disp[m["shorts"]] += nrm[m["shorts"]] * shorts_mm / 1000
+        disp[m["shirt"]] += nrm[m["shirt"]] * shirt_mm / 1000
+        shoe = m["shoe"]
+        n_sh = nrm[shoe].copy()
+        n_sh[:, 2] = np.maximum(n_sh[:, 2], 0.0)  # never push the shoe through the floor
+        disp[shoe] += n_sh * shoe_mm / 1000
+        # Sole: the lowest ~2 cm stick out sideways (and forward/back) a little more.
+        low = shoe & (v[:, 2] < 0.022)
+        hxy = nrm[low].copy()
+        hxy[:, 2] = 0
+        hxy /= np.linalg.norm(hxy, axis=1, keepdims=True) + 1e-9
+        disp[low] += hxy * sole_mm / 1000
+        # Bottom of the shoe flat at the floor.
+        flat = shoe & (v[:, 2] < 0.012)
+        disp[flat, 2] = -v[flat, 2] + 0.0005
+        self.disp_rest = disp
+        self.disp_idx = np.where(np.linalg.norm(disp, axis=1) > 1e-6)[0]
+
+    def dress(self, verts, Qs):
+        """Add the clothing displacement (rest space) to skinned vertices (N, V, 3), each
+        vertex's offset turned by the skin-weighted blend of its bones' rotations Qs (N, B, 3, 3)."""
+        if self.disp_rest is None:
+            return verts
+        ii = self.disp_idx
+        w = self.model.vertex_bone_weights.numpy()[ii].astype(np.float64)
+        bi = self.model.vertex_bone_indices.numpy()[ii]
+        d0 = self.disp_rest[ii]
+        out = verts.copy()
+        for k in range(len(verts)):
+            R = np.einsum("vk,vkij->vij", w, Qs[k][bi])
+            out[k, ii] += np.einsum("vij,vj->vi", R, d0)
+        return out
 
     def _foot_landmarks(self):
         w = self.model.vertex_bone_weights.numpy()
@@ -781,6 +857,57 @@ def run_clip(name, bodyA, rigA, bodyB, rigB, outdir: Path, png_dir: Path | None,
     t_start = time.time()
     cam = make_camera()
     specs, meta = build_clip(name, bodyA, rigA, bodyB, rigB)
+    gt, ctx = clip_ground_truth(name, specs, meta, bodyA, bodyB, cam)
+    checks(name, gt, cam)
+    t_gt = time.time() - t_start
+    n, verts, meshes_B = len(specs), ctx["verts"], ctx["meshes_B"]
+    neutral, reps, stance_period = gt["neutral_frames"], gt["reps"], gt["stance_period"]
+    # ---- render
+    scene = raster.Scene(cam, scale=SSAA, seed=SEED)
+    rng_noise = np.random.default_rng(SEED + 99)
+    want_png = set()
+    if png_dir is not None:
+        want_png = {neutral[1] // 2}
+        for rp in reps:
+            want_png.add(rp["deepest_frame"])
+        if stance_period:
+            want_png.add((stance_period["start_frame"] + stance_period["end_frame"]) // 2)
+        want_png.add(n - 1 if name == "two_people" else 0)
+
+    def gen():
+        for k in range(n):
+            if preview and k not in want_png:
+                continue
+            meshes = [(verts[k], bodyA.faces, bodyA.albedo)]
+            if meshes_B is not None:
+                meshes.append((meshes_B[k], bodyB.faces, bodyB.albedo))
+            img = scene.render(meshes)
+            # A little sensor noise so the frames are not perfectly clean.
+            noise = rng_noise.normal(0.0, 1.6, size=img.shape)
+            img = np.clip(img.astype(np.float32) + noise, 0, 255).astype(np.uint8)
+            if k in want_png:
+                from PIL import Image
+
+                Image.fromarray(img).save(png_dir / f"{name}_{k:04d}.png")
+            yield img
+
+    t0 = time.time()
+    if preview:
+        for _ in (k for k in gen() if False):
+            pass
+        return gt
+    outdir.mkdir(parents=True, exist_ok=True)
+    encode(gen(), outdir / f"{name}.mp4", n)
+    t_render = time.time() - t0
+    with open(outdir / f"{name}.gt.json", "w") as f:
+        json.dump(gt, f, separators=(",", ":"))
+    print(f"{name}: {n} frames, pose+GT {t_gt:.1f}s, render+encode {t_render:.1f}s "
+          f"({t_render / n:.3f} s/frame), {os.path.getsize(outdir / f'{name}.mp4') / 1e3:.0f} kB", flush=True)
+    return gt
+
+
+def clip_ground_truth(name, specs, meta, bodyA, bodyB, cam, generator=None):
+    """Pose, skin and project one clip; returns (gt dict, context with vertices etc.)."""
     n = len(specs)
     sol = [solve(bodyA, s) for s in specs]
     Qs = np.stack([q for q, _ in sol])
@@ -862,17 +989,18 @@ def run_clip(name, bodyA, rigA, bodyB, rigB, outdir: Path, png_dir: Path | None,
     neutral = [0, first_motion - 1] if name != "two_people" else [0, n - 1]
     gt = {
         "clip": f"{name}.mp4",
-        "generator": "tools/render/render_clips.py (anny body model, numba rasterizer)",
-        "fps": FPS, "width": WIDTH, "height": HEIGHT, "n_frames": n,
+        "generator": generator or "tools/render/render_clips.py (anny body model, numba rasterizer)",
+        "fps": FPS, "width": cam.width, "height": cam.height, "n_frames": n,
         "test": meta["test"], "stance_side": stance, "view": meta["view"],
         "reps": reps, "stance_period": stance_period, "neutral_frames": neutral,
-        "camera": {"focal_px": FOCAL, "principal_point_px": [WIDTH / 2, HEIGHT / 2],
-                   "position_m": [0.0, -CAM_DIST, CAM_HEIGHT], "height_m": CAM_HEIGHT, "distance_m": CAM_DIST,
-                   "yaw_deg": 0.0, "pitch_deg": 0.0, "roll_deg": 0.0,
+        "camera": {"focal_px": cam.focal, "principal_point_px": [cam.width / 2, cam.height / 2],
+                   "position_m": [float(x) for x in cam.position], "height_m": float(cam.position[2]),
+                   "distance_m": float(math.hypot(cam.position[0], cam.position[1])),
+                   "yaw_deg": float(cam.yaw_deg), "pitch_deg": float(cam.pitch_deg), "roll_deg": 0.0,
                    "subject_yaw_deg": meta.get("yaw", 0.0),
                    "subject_offset_m": r2(specs[0].offset, 3),
                    "world_frame": "z up, floor z=0, subject at origin facing -y (towards the camera), subject's left = +x"},
-        "body": {"model": "anny (NAVER Labs, Apache-2.0), pose_parameterization=world-orient, skinning=lbs",
+        "body": {"model": f"anny (NAVER Labs, Apache-2.0), pose_parameterization=world-orient, skinning={bodyA.skinning}",
                  "phenotype": bodyA.phenotype,
                  "height_m": round(float(verts[0][:, 2].max()), 3),
                  "thigh_length_m": {s: round(float(bodyA.l_thigh[s]), 4) for s in ("left", "right")},
@@ -897,50 +1025,7 @@ def run_clip(name, bodyA, rigA, bodyB, rigB, outdir: Path, png_dir: Path | None,
     for key in ("swivel_deg", "drop_param_deg", "lean_param_deg"):
         if key in meta:
             gt.setdefault("generator_parameters", {})[key] = round(float(meta[key]), 4)
-    checks(name, gt, cam)
-    t_gt = time.time() - t_start
-    # ---- render
-    scene = raster.Scene(cam, scale=SSAA, seed=SEED)
-    rng_noise = np.random.default_rng(SEED + 99)
-    want_png = set()
-    if png_dir is not None:
-        want_png = {neutral[1] // 2}
-        for rp in reps:
-            want_png.add(rp["deepest_frame"])
-        if stance_period:
-            want_png.add((stance_period["start_frame"] + stance_period["end_frame"]) // 2)
-        want_png.add(n - 1 if name == "two_people" else 0)
-
-    def gen():
-        for k in range(n):
-            if preview and k not in want_png:
-                continue
-            meshes = [(verts[k], bodyA.faces, bodyA.albedo)]
-            if meshes_B is not None:
-                meshes.append((meshes_B[k], bodyB.faces, bodyB.albedo))
-            img = scene.render(meshes)
-            # A little sensor noise so the frames are not perfectly clean.
-            noise = rng_noise.normal(0.0, 1.6, size=img.shape)
-            img = np.clip(img.astype(np.float32) + noise, 0, 255).astype(np.uint8)
-            if k in want_png:
-                from PIL import Image
-
-                Image.fromarray(img).save(png_dir / f"{name}_{k:04d}.png")
-            yield img
-
-    t0 = time.time()
-    if preview:
-        for _ in (k for k in gen() if False):
-            pass
-        return gt
-    outdir.mkdir(parents=True, exist_ok=True)
-    encode(gen(), outdir / f"{name}.mp4", n)
-    t_render = time.time() - t0
-    with open(outdir / f"{name}.gt.json", "w") as f:
-        json.dump(gt, f, separators=(",", ":"))
-    print(f"{name}: {n} frames, pose+GT {t_gt:.1f}s, render+encode {t_render:.1f}s "
-          f"({t_render / n:.3f} s/frame), {os.path.getsize(outdir / f'{name}.mp4') / 1e3:.0f} kB", flush=True)
-    return gt
+    return gt, {"verts": verts, "meshes_B": meshes_B, "Qs": Qs, "heads": heads}
 
 
 def checks(name, gt, cam):
