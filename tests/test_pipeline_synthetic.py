@@ -263,3 +263,25 @@ def test_both_legs_in_one_clip_gives_per_side_findings_and_asymmetry():
     assert d.value == pytest.approx(6, abs=1.5) and d.side is Side.LEFT
     assert {s.side for s in r.segmentation.stance_stats} == {Side.LEFT, Side.RIGHT}
     assert r.to_dict()["stance_side"] is None
+
+
+def test_implausible_double_leg_asymmetry_is_not_a_finding():
+    """A wildly wrong knee angle (a bad view) must not become a 'left-right difference' finding."""
+    clip = syn.make_squat()
+    c = clip.pose.coords.copy()
+    for seg_deep in (74, 149, 224):            # throw the left knee far to the side at the deepest frames
+        c[seg_deep - 12:seg_deep + 13, 25, 0] += 150
+    r = screen_pose(dataclasses.replace(clip.pose, coords=c), ScreeningConfig().with_overrides(
+        {"signal": {"spike_tolerance": 5.0}}))
+    asym = _finding(r, "knee_asymmetry")
+    assert asym.severity == "unknown" and "not measurable" in asym.message and asym.confidence == "low"
+
+
+def test_baseline_clip_from_behind_is_refused_and_refusals_carry_the_pose():
+    with pytest.raises(QualityGateFailed, match="baseline") as e:
+        neutral_baseline(syn.make_squat(back=True).pose)
+    assert e.value.pose is not None
+    side = syn.make_squat(yaw_deg=85)
+    with pytest.raises(QualityGateFailed) as e2:
+        screen_pose(side.pose)
+    assert e2.value.pose is side.pose

@@ -20,11 +20,13 @@ class InsufficientData(ChainscanError):
 
 
 class QualityGateFailed(InsufficientData):
-    """A blocking quality gate failed (e.g. side view); ``gates`` holds every gate's outcome."""
+    """A blocking quality gate failed (e.g. side view); ``gates`` holds every gate's outcome and ``pose``
+    the extracted landmarks when they exist (so a caller can inspect or store them)."""
 
-    def __init__(self, message: str, gates: list | None = None) -> None:
+    def __init__(self, message: str, gates: list | None = None, pose: object | None = None) -> None:
         super().__init__(message)
         self.gates = gates or []
+        self.pose = pose
 
 
 class PoseFileError(ChainscanError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 import numpy as np
@@ -52,9 +53,19 @@ def _analyse_landmarks(pose: PoseSequence, cfg: ScreeningConfig):
 
 
 def neutral_baseline(pose: PoseSequence, config: ScreeningConfig | None = None) -> m.Baseline:
-    """Baseline from a separate clip of quiet standing (its quietest window, else all of it)."""
+    """Baseline from a separate clip of quiet standing (its quietest window, else all of it).
+
+    The clip must pass the same blocking gates as a test clip (tracked, whole body, frontal view):
+    a baseline filmed from behind or the side would shift every pelvis and trunk angle.
+    """
     cfg = config or ScreeningConfig()
     clean, series, lift = _analyse_landmarks(pose, cfg)
+    # a few still frames make a baseline: only the duration requirement is relaxed
+    qcfg = dataclasses.replace(cfg.quality, min_valid_s=min(cfg.quality.min_valid_s, 0.15))
+    gates = [q.valid_frames_gate(pose, clean, qcfg), q.full_body_gate(pose, qcfg), q.frontal_view_gate(clean, qcfg)]
+    blocking = q.blocking_failures(gates)
+    if blocking:
+        raise QualityGateFailed(f"The standing (baseline) clip cannot be used: {blocking[0].message}", gates, pose)
     kf = np.stack([series["knee_flexion_left_deg"], series["knee_flexion_right_deg"]])
     win = find_neutral(clean.xy, pose.timestamps, kf, lift, clean.leg_length_px, min_s=0.2)
     if win is None:
@@ -81,7 +92,7 @@ def screen_pose(pose: PoseSequence, config: ScreeningConfig | None = None, *, te
     ]
     blocking = q.blocking_failures(gates)
     if blocking:
-        raise QualityGateFailed(blocking[0].message, gates)
+        raise QualityGateFailed(blocking[0].message, gates, pose)
 
     if baseline is None:
         kf = np.stack([series["knee_flexion_left_deg"], series["knee_flexion_right_deg"]])
@@ -126,4 +137,8 @@ def screen_video(video: str | os.PathLike, config: ScreeningConfig | None = None
     finally:
         if own:
             est.close()
-    return screen_pose(pose, cfg, test=test, side=side, baseline=base, max_fps=max_fps), pose
+    try:
+        return screen_pose(pose, cfg, test=test, side=side, baseline=base, max_fps=max_fps), pose
+    except QualityGateFailed as e:
+        e.pose = pose
+        raise

@@ -39,6 +39,8 @@ MEASUREMENT_ERROR: dict[str, object] = {
 
 #: single-leg squat FPPA beyond this magnitude is a viewing/tracking artefact, not a knee angle (heuristic)
 FPPA_PLAUSIBLE_DEG = 45.0
+#: in deep double-leg squats a knees-out squat reads −30…−60° (CLINICAL.md); beyond this it is an artefact
+FPPA_PLAUSIBLE_DLS_DEG = 75.0
 PELVIS_PLAUSIBLE_DEG = 30.0
 
 DISCLAIMER = ("This is a movement screen, not a diagnosis. Results are estimates from a single camera; discuss "
@@ -119,7 +121,8 @@ class _Builder:
 
     def add(self, chk: _Check, side: Side | None, values: list[float], frames: list[int], *,
             sem: float, pelvis: bool = False, want_reps: int = 3, message_fn=None,
-            aggregate: float | None = None, plausible: float | None = None, fppa: bool = False) -> Finding | None:
+            aggregate: float | None = None, plausible: float | None = None, fppa: bool = False,
+            unmeasurable: str | None = None) -> Finding | None:
         vals = np.asarray(values, float)
         value = _nanmean(vals) if aggregate is None else aggregate
         if not np.isfinite(value):
@@ -138,10 +141,11 @@ class _Builder:
         ref = self.cfg.thresholds[chk.mild].reference
         threshold = marked if (sev == "marked" and marked is not None) else mild
         msg = message_fn(value, sev, mild) if message_fn else ""
-        if plausible is not None and abs(value) > plausible:
-            sev, conf = "unknown", "low"
-            msg = (f"{value:+.1f} {chk.unit} is beyond what a frontal view of this test can show (±{plausible:g}); "
-                   "the view or tracking is off, so this is not measurable from this clip.")
+        if unmeasurable is None and plausible is not None and abs(value) > plausible:
+            unmeasurable = (f"{value:+.1f} {chk.unit} is beyond what a frontal view of this test can show "
+                            f"(±{plausible:g}); the view or tracking is off, so this is not measurable from this clip.")
+        if unmeasurable:
+            sev, conf, msg = "unknown", "low", unmeasurable
         f = Finding(code=chk.code, title=chk.title, side=side, metric=chk.metric, value=value, unit=chk.unit,
                     threshold=threshold, severity=sev, confidence=conf, reference=ref, sign_convention=chk.sign,
                     message=msg, evidence_frame=ev, evidence_time_s=float(self.t[ev]) if ev is not None else None,
@@ -195,7 +199,7 @@ def evaluate(seg: Segmentation, series: dict[str, np.ndarray], t: np.ndarray, cf
                 f"The {sd.value} knee sat {abs(v):.2f} shank lengths {'inside' if v > 0 else 'outside'} the toes "
                 "at the bottom of the squat" + (" (the cue is knee over the 2nd–3rd toe)." if s != "ok" else ".")))
             fppa[side] = b.at(f"knee_fppa_{side.value}_deg", segs)
-        _asymmetry(b, fppa, _ASYM_FPPA, sem_fppa, "knee angle (FPPA)")
+        _asymmetry(b, fppa, _ASYM_FPPA, sem_fppa, "knee angle (FPPA)", plausible=FPPA_PLAUSIBLE_DLS_DEG)
         return b.findings
     sides = sorted({s.side for s in seg.segments if s.side is not None}, key=lambda x: x.value)
     drops: dict[Side, tuple[list[float], list[int]]] = {}
@@ -236,8 +240,8 @@ def evaluate(seg: Segmentation, series: dict[str, np.ndarray], t: np.ndarray, cf
                           + (f" (aim for {th:.0f}–30 s)." if s != "ok" else ".")))
     if len(sides) == 2:
         if fppas:
-            _asymmetry(b, fppas, _ASYM_FPPA, sem_fppa, "knee angle (FPPA)")
-        _asymmetry(b, drops, _ASYM_DROP, sem_pelvis, "pelvic drop", pelvis=True)
+            _asymmetry(b, fppas, _ASYM_FPPA, sem_fppa, "knee angle (FPPA)", plausible=FPPA_PLAUSIBLE_DEG)
+        _asymmetry(b, drops, _ASYM_DROP, sem_pelvis, "pelvic drop", pelvis=True, plausible=PELVIS_PLAUSIBLE_DEG)
     return b.findings
 
 
@@ -256,13 +260,21 @@ def _period_stat(x: np.ndarray, segs: list[Segment]) -> tuple[list[float], list[
 
 
 def _asymmetry(b: _Builder, per_side: dict[Side, tuple[list[float], list[int]]], chk: _Check, sem: float,
-               what: str, pelvis: bool = False) -> None:
+               what: str, pelvis: bool = False, plausible: float | None = None) -> None:
+    """Left–right difference of the per-side means. When either side is beyond ``plausible`` (a viewing or
+    tracking artefact), the difference is reported as not measurable rather than as a finding."""
     if Side.LEFT not in per_side or Side.RIGHT not in per_side:
         return
     lv, lf = per_side[Side.LEFT]
     rv, rf = per_side[Side.RIGHT]
     ml, mr = _nanmean(lv), _nanmean(rv)
     if not (np.isfinite(ml) and np.isfinite(mr)):
+        return
+    if plausible is not None and max(abs(ml), abs(mr)) > plausible:
+        b.add(chk, None, [abs(ml - mr)], [lf[0] if lf else rf[0]], sem=sem, pelvis=pelvis, want_reps=1,
+              aggregate=abs(ml - mr), unmeasurable=(
+                  f"The {what} read {ml:+.1f}° on the left and {mr:+.1f}° on the right, beyond what a frontal view "
+                  f"can show (±{plausible:g}°); the view or tracking is off, so the difference is not measurable."))
         return
     diff = abs(ml - mr)
     worse = Side.LEFT if ml > mr else Side.RIGHT
