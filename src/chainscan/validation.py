@@ -45,8 +45,11 @@ def _sep(p2: dict) -> float:
 
 def evaluate(name: str, pose: PoseSequence, gt: dict, config: ScreeningConfig | None = None) -> ClipEval:
     """Run the analysis on ``pose`` (the landmarks of a rendered clip) and compare it with ``gt``."""
-    ev = ClipEval(name, dict(gt.get("scenario", {"body": "A", "camera": "standard"})))
-    ev.scenario.setdefault("split", gt.get("split", "sample"))
+    sc = dict(gt.get("scenario") or {})
+    sc["body"] = sc.get("body", sc.get("body_id", "A"))
+    sc["camera"] = sc.get("camera", sc.get("camera_id", "std"))
+    sc["split"] = sc.get("split", gt.get("split", "sample"))
+    ev = ClipEval(name, sc)
     t0 = time.perf_counter()
     try:
         r = screen_pose(pose, config)

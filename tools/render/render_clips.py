@@ -279,12 +279,33 @@ class Body:
         # Cloth does not follow the skin's small creases: smooth the clothed regions first.
         cloth = m["shorts"] | m["shirt"]
         vs = taubin(v, cloth, iters=8)
-        vs = taubin(vs, m["shoe"], iters=10)
         disp += vs - v
         disp[m["shorts"]] += nrm[m["shorts"]] * shorts_mm / 1000
         disp[m["shirt"]] += nrm[m["shirt"]] * shirt_mm / 1000
         shoe = m["shoe"]
-        n_sh = nrm[shoe].copy()
+        # Shoes: each foot's shoe vertices go out to (approximately) their convex hull, so the
+        # toes disappear into a toe box: a 256-direction support-plane polytope, reached along
+        # heavily smoothed normals (smooth between the toes), then a few mm more.
+        g = (np.sqrt(5) - 1) / 2
+        kk = np.arange(256) + 0.5
+        zc = 1 - 2 * kk / 256
+        dirs = np.stack([np.sqrt(1 - zc**2) * np.cos(2 * np.pi * g * kk), np.sqrt(1 - zc**2) * np.sin(2 * np.pi * g * kk), zc], 1)
+        ns = nrm.copy()
+        for _ in range(30):
+            acc = np.zeros_like(ns)
+            np.add.at(acc, nb_src, ns[nb_dst])
+            ns[shoe] = acc[shoe] / np.maximum(deg[shoe], 1)
+            ns /= np.linalg.norm(ns, axis=1, keepdims=True) + 1e-12
+        for sgn in (1.0, -1.0):
+            sel = np.where(shoe & (np.sign(v[:, 0]) == sgn))[0]
+            p = v[sel]
+            dk = (p @ dirs.T).max(axis=0)  # support planes dirs . x <= dk
+            nd = ns[sel] @ dirs.T
+            gap = dk[None, :] - p @ dirs.T
+            tt = np.where(nd > 1e-3, gap / np.maximum(nd, 1e-3), np.inf).min(axis=1)
+            tt = np.clip(tt, 0.0, 0.025)
+            disp[sel] += ns[sel] * tt[:, None]
+        n_sh = ns[shoe].copy()
         n_sh[:, 2] = np.maximum(n_sh[:, 2], 0.0)  # never push the shoe through the floor
         disp[shoe] += n_sh * shoe_mm / 1000
         # Sole: the lowest ~2 cm stick out sideways (and forward/back) a little more.
@@ -1069,7 +1090,9 @@ def checks(name, gt, cam):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", default=str(REPO / "test_videos"))
+    # From a checkout: <repo>/test_videos; when installed as a package: ./test_videos.
+    default_out = REPO / "test_videos" if (REPO / "test_videos").is_dir() else Path("test_videos")
+    ap.add_argument("--out", default=str(default_out))
     ap.add_argument("--only", nargs="*", default=None)
     ap.add_argument("--frames-png", default=None, help="also save a few sample frames as PNG here")
     ap.add_argument("--preview", action="store_true", help="only render the PNG frames (needs --frames-png)")
