@@ -199,7 +199,7 @@ def evaluate(seg: Segmentation, series: dict[str, np.ndarray], t: np.ndarray, cf
                 f"The {sd.value} knee sat {abs(v):.2f} shank lengths {'inside' if v > 0 else 'outside'} the toes "
                 "at the bottom of the squat" + (" (the cue is knee over the 2nd–3rd toe)." if s != "ok" else ".")))
             fppa[side] = b.at(f"knee_fppa_{side.value}_deg", segs)
-        _asymmetry(b, fppa, _ASYM_FPPA, sem_fppa, "knee angle (FPPA)", plausible=FPPA_PLAUSIBLE_DLS_DEG)
+        _asymmetry(b, fppa, _ASYM_FPPA, sem_fppa, "knee angle (FPPA)", plausible=FPPA_PLAUSIBLE_DLS_DEG, fppa=True)
         return b.findings
     sides = sorted({s.side for s in seg.segments if s.side is not None}, key=lambda x: x.value)
     drops: dict[Side, tuple[list[float], list[int]]] = {}
@@ -240,7 +240,7 @@ def evaluate(seg: Segmentation, series: dict[str, np.ndarray], t: np.ndarray, cf
                           + (f" (aim for {th:.0f}–30 s)." if s != "ok" else ".")))
     if len(sides) == 2:
         if fppas:
-            _asymmetry(b, fppas, _ASYM_FPPA, sem_fppa, "knee angle (FPPA)", plausible=FPPA_PLAUSIBLE_DEG)
+            _asymmetry(b, fppas, _ASYM_FPPA, sem_fppa, "knee angle (FPPA)", plausible=FPPA_PLAUSIBLE_DEG, fppa=True)
         _asymmetry(b, drops, _ASYM_DROP, sem_pelvis, "pelvic drop", pelvis=True, plausible=PELVIS_PLAUSIBLE_DEG)
     return b.findings
 
@@ -260,7 +260,7 @@ def _period_stat(x: np.ndarray, segs: list[Segment]) -> tuple[list[float], list[
 
 
 def _asymmetry(b: _Builder, per_side: dict[Side, tuple[list[float], list[int]]], chk: _Check, sem: float,
-               what: str, pelvis: bool = False, plausible: float | None = None) -> None:
+               what: str, pelvis: bool = False, plausible: float | None = None, fppa: bool = False) -> None:
     """Left–right difference of the per-side means. When either side is beyond ``plausible`` (a viewing or
     tracking artefact), the difference is reported as not measurable rather than as a finding."""
     if Side.LEFT not in per_side or Side.RIGHT not in per_side:
@@ -281,6 +281,6 @@ def _asymmetry(b: _Builder, per_side: dict[Side, tuple[list[float], list[int]]],
     frames = lf if worse is Side.LEFT else rf
     vals = lv if worse is Side.LEFT else rv
     b.add(chk, worse, [diff], [frames[int(np.nanargmax(vals))]] if frames else [], sem=sem, pelvis=pelvis,
-          want_reps=1, aggregate=diff, message_fn=lambda v, s, th: (
+          want_reps=1, aggregate=diff, fppa=fppa, message_fn=lambda v, s, th: (
               f"The {what} differed by {v:.1f}° between sides (left {ml:+.1f}°, right {mr:+.1f}°)"
               + (f", more than the {th:.0f}° the measurement can reliably detect." if s != "ok" else ".")))

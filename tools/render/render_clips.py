@@ -3,8 +3,9 @@
 
 Usage (in the renderer venv, see tools/render/README.md):
 
-    python tools/render/render_clips.py            # all clips into test_videos/
+    python tools/render/render_clips.py            # all clips into test_videos/ (variant dqs_cloth)
     python tools/render/render_clips.py --only double_leg_squat --frames-png /tmp/x
+    python tools/render/render_clips.py --variant lbs_paint   # the older clips (LBS, painted clothes)
 
 World frame (metres): z up, floor at z = 0, the subject stands at the origin
 facing -y (towards the camera) with its own LEFT towards +x.  The camera sits at
@@ -17,6 +18,11 @@ rotation Q relative to its rest orientation (delta D = Q @ R_rest) and its head
 follows its parent.  Joint centres are bone heads: hip = upperleg01, knee =
 lowerleg01, ankle = foot, shoulder = upperarm01.  Heel and toe are fixed mesh
 vertices (most posterior / most anterior point of the foot).
+
+Renderer variants (--variant): dqs_cloth (default) = anny's dual-quaternion skinning plus
+clothes/shoes with some geometry (Body.dress); lbs_paint = linear blend skinning with the
+clothes only painted on the skin (the clips committed before the switch).  Ground truth
+(joint centres, surface keypoints, heel/toe) always comes from the undressed skinned body.
 
 Everything is deterministic (fixed seeds, no randomness besides seeded sway).
 """
@@ -53,6 +59,15 @@ CAM_DIST = 3.0  # m
 CAM_HEIGHT = 0.95  # m
 SSAA = 2
 SEED = 20240611
+
+# Renderer variants (same ids as render_grid.py).  The committed sample clips use DEFAULT_VARIANT.
+VARIANTS = {
+    "lbs_paint": dict(id="lbs_paint", skinning="lbs", cloth=False),
+    "dqs_paint": dict(id="dqs_paint", skinning="dqs", cloth=False),
+    "lbs_cloth": dict(id="lbs_cloth", skinning="lbs", cloth=True),
+    "dqs_cloth": dict(id="dqs_cloth", skinning="dqs", cloth=True),
+}
+DEFAULT_VARIANT = "dqs_cloth"
 
 PHENOTYPE = dict(gender=0.35, age=0.45, muscle=0.55, weight=0.45, height=0.6, proportions=0.5)
 PHENOTYPE_B = dict(gender=0.8, age=0.5, muscle=0.6, weight=0.55, height=0.7, proportions=0.5)
@@ -142,8 +157,8 @@ def ramp(t, t0, t1):
 class Body:
     def __init__(self, phenotype, shirt=SHIRT, skinning="lbs", colors=None, clothing_geometry=False):
         """colors: optional overrides of the painted albedos (keys skin, shorts, shoe, sole, hair).
-        clothing_geometry: give shirt/shorts/shoes some thickness (see dress()); off for the
-        committed sample clips."""
+        clothing_geometry: give shirt/shorts/shoes some thickness (see dress()); on in the
+        default renderer variant dqs_cloth."""
         import anny
 
         self.skinning = skinning
@@ -874,14 +889,21 @@ def build_clip(name, bodyA, rigA, bodyB=None, rigB=None):
 CLIPS = ["double_leg_squat", "single_leg_squat_left_valgus", "single_leg_stance_right", "side_view_squat", "two_people"]
 
 
-def run_clip(name, bodyA, rigA, bodyB, rigB, outdir: Path, png_dir: Path | None, preview=False):
+def run_clip(name, bodyA, rigA, bodyB, rigB, outdir: Path, png_dir: Path | None, preview=False,
+             variant=DEFAULT_VARIANT):
     t_start = time.time()
     cam = make_camera()
     specs, meta = build_clip(name, bodyA, rigA, bodyB, rigB)
-    gt, ctx = clip_ground_truth(name, specs, meta, bodyA, bodyB, cam)
+    v = VARIANTS[variant]
+    gen = (f"tools/render/render_clips.py (anny body model, numba rasterizer; variant {v['id']}: "
+           f"{v['skinning']} skinning, clothing geometry {'on' if v['cloth'] else 'off (painted)'})")
+    gt, ctx = clip_ground_truth(name, specs, meta, bodyA, bodyB, cam, generator=gen)
     checks(name, gt, cam)
     t_gt = time.time() - t_start
-    n, verts, meshes_B = len(specs), ctx["verts"], ctx["meshes_B"]
+    n = len(specs)
+    # Clothing geometry (if the body has it) goes on the rendered meshes only; GT stays on the body.
+    verts = bodyA.dress(ctx["verts"], ctx["Qs"])
+    meshes_B = None if ctx["meshes_B"] is None else bodyB.dress(ctx["meshes_B"], ctx["QsB"])
     neutral, reps, stance_period = gt["neutral_frames"], gt["reps"], gt["stance_period"]
     # ---- render
     scene = raster.Scene(cam, scale=SSAA, seed=SEED)
@@ -949,10 +971,11 @@ def clip_ground_truth(name, specs, meta, bodyA, bodyB, cam, generator=None):
             assert np.linalg.norm(a - tgt) < 1e-6, (name, k, side)
     p3 = joints_from(bodyA, heads, verts)
     coco = bodyA.coco_points(verts)
-    meshes_B = None
+    meshes_B = QsB = None
     if meta.get("specsB") is not None:
         solB = [solve(bodyB, s) for s in meta["specsB"]]
-        vB, _ = bodyB.skin(np.stack([q for q, _ in solB]), np.stack([r for _, r in solB]))
+        QsB = np.stack([q for q, _ in solB])
+        vB, _ = bodyB.skin(QsB, np.stack([r for _, r in solB]))
         meshes_B = vB
         headsB = np.stack([bodyB.fk_heads(q, r) for q, r in solB])
         p3B = joints_from(bodyB, headsB, vB)
@@ -1046,7 +1069,7 @@ def clip_ground_truth(name, specs, meta, bodyA, bodyB, cam, generator=None):
     for key in ("swivel_deg", "drop_param_deg", "lean_param_deg"):
         if key in meta:
             gt.setdefault("generator_parameters", {})[key] = round(float(meta[key]), 4)
-    return gt, {"verts": verts, "meshes_B": meshes_B, "Qs": Qs, "heads": heads}
+    return gt, {"verts": verts, "meshes_B": meshes_B, "Qs": Qs, "QsB": QsB, "heads": heads}
 
 
 def checks(name, gt, cam):
@@ -1096,22 +1119,25 @@ def main():
     ap.add_argument("--only", nargs="*", default=None)
     ap.add_argument("--frames-png", default=None, help="also save a few sample frames as PNG here")
     ap.add_argument("--preview", action="store_true", help="only render the PNG frames (needs --frames-png)")
+    ap.add_argument("--variant", default=DEFAULT_VARIANT, choices=sorted(VARIANTS),
+                    help=f"renderer variant (default {DEFAULT_VARIANT}; lbs_paint = the older committed clips)")
     args = ap.parse_args()
     names = args.only or CLIPS
     png = Path(args.frames_png) if args.frames_png else None
     if png:
         png.mkdir(parents=True, exist_ok=True)
     t = time.time()
-    bodyA = Body(PHENOTYPE)
+    v = VARIANTS[args.variant]
+    bodyA = Body(PHENOTYPE, skinning=v["skinning"], clothing_geometry=v["cloth"])
     rigA = Rig(bodyA)
     bodyB = rigB = None
     if "two_people" in names:
-        bodyB = Body(PHENOTYPE_B, shirt=SHIRT_B)
+        bodyB = Body(PHENOTYPE_B, shirt=SHIRT_B, skinning=v["skinning"], clothing_geometry=v["cloth"])
         rigB = Rig(bodyB, stance_half_width=0.14)
     print(f"model setup {time.time() - t:.1f}s", flush=True)
     for nm in names:
-        run_clip(nm, bodyA, rigA, bodyB, rigB, Path(args.out), png, preview=args.preview)
-    print(f"total {time.time() - t:.1f}s")
+        run_clip(nm, bodyA, rigA, bodyB, rigB, Path(args.out), png, preview=args.preview, variant=args.variant)
+    print(f"variant {args.variant}, total {time.time() - t:.1f}s")
 
 
 if __name__ == "__main__":

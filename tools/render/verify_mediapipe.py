@@ -151,6 +151,18 @@ def run(video: Path):
             b_err.append(np.linalg.norm(d["left_hip"] - fr["second_person_joints_2d"]["left_hip"]))
         out["tracked_person_A_frames"] = int(np.sum(np.array(a_err) < np.array(b_err)))
         out["tracked_person_B_frames"] = int(np.sum(np.array(a_err) >= np.array(b_err)))
+        # Pixel errors against the person MediaPipe followed in each frame (the errors above are vs person A).
+        errs_t = {g: [] for g in ("hip", "knee", "ankle", "shoulder")}
+        for d, fr in zip(det, frames):
+            if d is None:
+                continue
+            ja, jb = fr["joints_2d"], fr["second_person_joints_2d"]
+            jt = jb if np.linalg.norm(d["left_hip"] - jb["left_hip"]) < np.linalg.norm(d["left_hip"] - ja["left_hip"]) else ja
+            for g in errs_t:
+                for s in ("left", "right"):
+                    errs_t[g].append(np.linalg.norm(d[f"{s}_{g}"] - np.array(jt[f"{s}_{g}"])))
+        out["mean_px_error_vs_tracked_person"] = {g: round(float(np.mean(v)), 1) for g, v in errs_t.items() if v}
+        out["max_px_error_vs_tracked_person"] = {g: round(float(np.max(v)), 1) for g, v in errs_t.items() if v}
     return out
 
 
