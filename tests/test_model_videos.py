@@ -147,3 +147,23 @@ def test_pelvic_obliquity_known_weakness_is_pinned(evals):
 
     frame = stats(evals["single_leg_stance_right"].frame_obl)
     assert frame["mae"] <= 7.5, frame                                    # today 7.0 (truth +6°, read −3.4°)
+
+
+def test_accuracy_benchmark_runs(test_videos, tmp_path):
+    """benchmarks/accuracy.py end to end on one committed clip (a benchmark: checked to run, not timed)."""
+    import importlib.util
+    import shutil
+    from pathlib import Path
+
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    for suffix in (".mp4", ".gt.json"):
+        shutil.copy(test_videos / f"single_leg_stance_right{suffix}", clips)
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "accuracy.py"
+    spec = importlib.util.spec_from_file_location("accuracy_benchmark", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    out = tmp_path / "v.md"
+    assert mod.main(["--clips", str(clips), "--cache", str(tmp_path / "cache"), "--out", str(out)]) == 0
+    text = out.read_text()
+    assert "stance side right in 1/1" in text and "ipsilateral trunk lean" in text

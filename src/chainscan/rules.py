@@ -226,7 +226,9 @@ def evaluate(seg: Segmentation, series: dict[str, np.ndarray], t: np.ndarray, cf
               message_fn=lambda v, s, th, sd=side: (
                   f"Standing on the {sd.value} leg, the pelvis on the lifted-leg side sat {v:+.1f}° from neutral"
                   + (" — it drops, a sign the hip abductors do not hold it level." if s != "ok" else
-                     " — hitched up rather than dropped (hip hiking)." if v <= -th else ", held level.")))
+                     " — hitched up rather than dropped (hip hiking)." if v <= -th else ", held level.")
+                  + " Low confidence: the pose model's hip points miss drops of a few degrees (docs/validation.md); "
+                    "judge the pelvis on the video and by the trunk lean."))
         b.add(_LEAN, side, *lv, sem=2.0, want_reps=want, message_fn=lambda v, s, th, sd=side: (
             f"The trunk leaned {v:+.1f}° toward the standing {sd.value} leg"
             + (" — a common way to offload weak hip abductors." if s != "ok" else ", within range.")))
