@@ -25,7 +25,7 @@ def test_reanalyse_writes_all_outputs(sls_pose, tmp_path):
     out = tmp_path / "out"
     r = runner.invoke(app, ["reanalyse", str(sls_pose), "--out", str(out)])
     assert r.exit_code == 0, r.output
-    assert sorted(f.name for f in out.iterdir()) == ["frames.csv", "pose.npz", "reps.csv", "result.json"]
+    assert sorted(f.name for f in out.iterdir()) == ["frames.csv", "plan.json", "pose.npz", "reps.csv", "result.json"]
     assert "single-leg squat" in r.output and "not a diagnosis" in r.output
     assert "Herrington 2014" in r.output and "SEM" in r.output
     d = json.loads((out / "result.json").read_text())
@@ -78,6 +78,8 @@ def test_screen_bundled_sample_end_to_end(test_videos, tmp_path):
     d = json.loads((out / "result.json").read_text())
     assert d["test"] == "single_leg_squat" and d["stance_side"] == "left" and len(d["reps"]) == 3
     assert d["source"]["pose_model"].startswith("mediapipe")
+    assert (out / "annotated.mp4").stat().st_size > 10_000 and (out / "plan.json").is_file()
+    assert sorted(p.name for p in (out / "keyframes").iterdir()) == ["keyframe_left.png"]
     # reanalysing the stored pose without the model reproduces the result
     out2 = tmp_path / "again"
     r2 = runner.invoke(app, ["reanalyse", str(out / "pose.npz"), "--out", str(out2)])
@@ -91,8 +93,11 @@ def test_screen_bundled_sample_end_to_end(test_videos, tmp_path):
 @pytest.mark.model
 def test_screen_max_fps_halves_frames(test_videos, tmp_path):
     out = tmp_path / "res"
-    r = runner.invoke(app, ["screen", str(test_videos / "double_leg_squat.mp4"), "--out", str(out), "--max-fps", "15"])
+    r = runner.invoke(app, ["screen", str(test_videos / "double_leg_squat.mp4"), "--out", str(out),
+                            "--max-fps", "15", "--no-video"])
     assert r.exit_code == 0, r.output
+    assert not (out / "annotated.mp4").exists()
+    assert sorted(p.name for p in (out / "keyframes").iterdir()) == ["keyframe_left.png", "keyframe_right.png"]
     d = json.loads((out / "result.json").read_text())
     assert d["source"]["analysed_fps"] == pytest.approx(15, abs=0.6)
     frame_rate = next(g for g in d["quality"] if g["gate"] == "frame_rate")
@@ -115,3 +120,42 @@ def test_reanalyse_with_a_separate_baseline(tmp_path):
     assert d["baseline"]["source"] == "separate"
     drop = next(f for f in d["findings"] if f["code"] == "pelvic_drop")
     assert drop["value"] == pytest.approx(5.0, abs=1.0)
+
+
+def test_reports_plan_and_report_command(sls_pose, tmp_path):
+    out = tmp_path / "o"
+    r = runner.invoke(app, ["reanalyse", str(sls_pose), "--out", str(out), "--report", "html,pdf",
+                            "--subject", "Patient 7", "-q"])
+    assert r.exit_code == 0, r.output
+    names = {f.name for f in out.iterdir()}
+    assert {"report.html", "report.pdf", "plan.json", "result.json"} <= names
+    assert (out / "report.pdf").read_bytes().startswith(b"%PDF")
+    html = (out / "report.html").read_text()
+    assert "Patient 7" in html and "not a diagnosis" in html
+    plan = json.loads((out / "plan.json").read_text())
+    assert plan["items"] and plan["items"][0]["region"] == "foot"
+    # the report command rebuilds the plan from new answers and re-renders
+    r2 = runner.invoke(app, ["report", str(out / "result.json"), "--format", "html", "--arch", "flat",
+                             "--pain", "knee"])
+    assert r2.exit_code == 0, r2.output
+    plan2 = json.loads((out / "plan.json").read_text())
+    assert plan2["answers"]["arch"] == "flat" and plan2["answers"]["pain"] == ["knee"]
+    assert plan2 != plan
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--report", "docx"], "Unknown report format docx"),
+    (["--arch", "wide"], "arch"),
+    (["--pain", "elbow"], "elbow"),
+    (["--sex", "x"], "sex"),
+])
+def test_bad_report_and_answer_options(sls_pose, tmp_path, args, needle):
+    out = tmp_path / "o"
+    r = runner.invoke(app, ["reanalyse", str(sls_pose), "--out", str(out), *args])
+    assert r.exit_code == 1 and needle in r.output and "Traceback" not in r.output
+    assert not out.exists()
+
+
+def test_report_command_needs_a_result(tmp_path):
+    r = runner.invoke(app, ["report", str(tmp_path)])
+    assert r.exit_code == 1 and "No result.json" in r.output

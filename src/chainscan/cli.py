@@ -77,13 +77,26 @@ VIS_OPT = typer.Option(None, "--min-visibility", help="Landmarks below this visi
                        min=0.0, max=1.0)
 GAP_OPT = typer.Option(None, "--max-gap-s", help="Fill tracking gaps up to this long, seconds (default 0.25).", min=0.0)
 QUIET_OPT = typer.Option(False, "--quiet", "-q", help="Print nothing but errors.")
+REPORT_OPT = typer.Option("", "--report", help="Also write a report: html, pdf or html,pdf.")
+SUBJECT_OPT = typer.Option(None, "--subject", help="Person/patient label printed on the report.")
+PAIN_OPT = typer.Option("", "--pain",
+                        help="Where it hurts, comma-separated: knee, hip, low_back, foot (shapes the plan).")
+ARCH_OPT = typer.Option(None, "--arch", help="Wet-foot arch test result: neutral, high or flat (shapes the plan).")
+SEX_OPT = typer.Option(None, "--sex", help="female or male (reference values differ).")
+BLUR_OPT = typer.Option(False, "--blur-faces", help="Blur the face in every exported image and video.")
 
 
-def _finish(result, out: Path, quiet: bool, started: float, write_pose: bool = True) -> None:
+def _answers(pain: str, arch: Optional[str], sex: Optional[str]):
+    from .recommendations import Answers
+
+    return Answers(pain=tuple(p.strip() for p in pain.split(",") if p.strip()), arch=arch, sex=sex)
+
+
+def _finish(result, out: Path, quiet: bool, started: float, extras=()) -> None:
     from .report.writer import write_outputs
     from .summary import summary_text
 
-    files = write_outputs(result, out, write_pose=write_pose)
+    files = write_outputs(result, out, extras=extras)
     if not quiet:
         typer.echo(summary_text(result))
         typer.echo(f"Wrote {', '.join(f.name for f in files)} to {out} in {time.perf_counter() - started:.1f} s.")
@@ -106,16 +119,27 @@ def screen(
     cutoff_hz: Optional[float] = CUTOFF_OPT,
     min_visibility: Optional[float] = VIS_OPT,
     max_gap_s: Optional[float] = GAP_OPT,
+    report: str = REPORT_OPT,
+    no_video: bool = typer.Option(False, "--no-video", help="Do not write annotated.mp4."),
+    blur_faces: bool = BLUR_OPT,
+    subject: Optional[str] = SUBJECT_OPT,
+    pain: str = PAIN_OPT,
+    arch: Optional[str] = ARCH_OPT,
+    sex: Optional[str] = SEX_OPT,
     quiet: bool = QUIET_OPT,
 ) -> None:
-    """Screen a video: pose → metrics → reps → findings. Writes result.json, frames.csv, reps.csv, pose.npz."""
+    """Screen a video: pose → metrics → reps → findings → foot-first plan. Writes result.json, frames.csv,
+    reps.csv, pose.npz, plan.json, key frames, annotated.mp4 (unless --no-video) and the --report files."""
     from .io.pose import quiet_native_logs
     from .io.video import check_video_path
     from .pipeline import screen_video
+    from .report import outputs
 
     started = time.perf_counter()
     try:
         cfg = _config(config, threshold, cutoff_hz, min_visibility, max_gap_s)
+        formats = outputs.parse_formats(report)
+        answers = _answers(pain, arch, sex)
         check_video_path(video)
         if baseline is not None:
             check_video_path(baseline)
@@ -126,7 +150,14 @@ def screen(
                                          max_fps=max_fps, baseline_video=baseline, progress=progress_cb)
             finally:
                 stop()
-        _finish(result, out, quiet, started)
+        result_dict = result.to_dict()
+        write_plan, plan = outputs.plan_step(result_dict, answers)
+        extras = [write_plan, outputs.keyframes_step(video, result, blur_faces)]
+        if not no_video:
+            extras.append(outputs.video_step(video, result, blur_faces))
+        extras.append(outputs.report_step(formats, plan, result_dict, subject))
+        with quiet_native_logs():
+            _finish(result, out, quiet, started, extras)
     except ChainscanError as e:
         _fail(e)
 
@@ -143,19 +174,81 @@ def reanalyse(
     cutoff_hz: Optional[float] = CUTOFF_OPT,
     min_visibility: Optional[float] = VIS_OPT,
     max_gap_s: Optional[float] = GAP_OPT,
+    report: str = REPORT_OPT,
+    subject: Optional[str] = SUBJECT_OPT,
+    pain: str = PAIN_OPT,
+    arch: Optional[str] = ARCH_OPT,
+    sex: Optional[str] = SEX_OPT,
     quiet: bool = QUIET_OPT,
 ) -> None:
-    """Re-run everything after pose extraction from a stored pose.npz (no model, well under a second)."""
+    """Re-run everything after pose extraction from a stored pose.npz (no model, well under a second).
+    Writes the same files as screen except the annotated video and key frames (they need the video)."""
     from .io.pose_file import load_pose
     from .pipeline import neutral_baseline, screen_pose
+    from .report import outputs
 
     started = time.perf_counter()
     try:
         cfg = _config(config, threshold, cutoff_hz, min_visibility, max_gap_s)
+        formats = outputs.parse_formats(report)
+        answers = _answers(pain, arch, sex)
         pose = load_pose(pose_file)
         base = neutral_baseline(load_pose(baseline), cfg) if baseline else None
         result = screen_pose(pose, cfg, test=_test(test), side=_side(side), baseline=base)
-        _finish(result, out, quiet, started)
+        result_dict = result.to_dict()
+        write_plan, plan = outputs.plan_step(result_dict, answers)
+        _finish(result, out, quiet, started, [write_plan, outputs.report_step(formats, plan, result_dict, subject)])
+    except ChainscanError as e:
+        _fail(e)
+
+
+@app.command("report")
+def report_cmd(
+    path: Path = typer.Argument(..., help="A results folder (or its result.json) written by screen or reanalyse."),
+    format: str = typer.Option("html,pdf", "--format", help="html, pdf or html,pdf."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o",
+                                       help="Folder for the report (default: the results folder)."),
+    subject: Optional[str] = SUBJECT_OPT,
+    pain: str = PAIN_OPT,
+    arch: Optional[str] = ARCH_OPT,
+    sex: Optional[str] = SEX_OPT,
+    quiet: bool = QUIET_OPT,
+) -> None:
+    """Write report.html / report.pdf from a results folder. With --pain/--arch/--sex the plan is rebuilt."""
+    import json
+
+    from .report import outputs
+    from .report.writer import move_into, staging_dir
+
+    try:
+        folder = path.parent if path.suffix.lower() == ".json" else path
+        result_file = folder / "result.json"
+        if not result_file.is_file():
+            raise ChainscanError(f"No result.json in {folder}; give a folder written by 'chainscan screen'.")
+        try:
+            result_dict = json.loads(result_file.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise ChainscanError(f"{result_file} is not valid JSON; re-run 'chainscan screen'.") from None
+        formats = outputs.parse_formats(format) or ("html",)
+        plan_file = folder / "plan.json"
+        rebuild = bool(pain or arch or sex) or not plan_file.is_file()
+        if rebuild:
+            write_plan, plan = outputs.plan_step(result_dict, _answers(pain, arch, sex))
+        else:
+            plan, write_plan = json.loads(plan_file.read_text(encoding="utf-8")), None
+        dest = out or folder
+        tmp = staging_dir(dest)
+        try:
+            if write_plan is not None:
+                write_plan(tmp)
+            outputs.report_step(formats, plan, result_dict, subject, source=folder)(tmp)
+            files = move_into(tmp, dest)
+        finally:
+            import shutil
+
+            shutil.rmtree(tmp, ignore_errors=True)
+        if not quiet:
+            typer.echo(f"Wrote {', '.join(f.name for f in files)} to {dest}.")
     except ChainscanError as e:
         _fail(e)
 

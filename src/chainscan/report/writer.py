@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ..errors import ChainscanError
@@ -16,38 +17,59 @@ from .tables import frames_csv, reps_csv
 OUTPUT_FILES = ("result.json", "frames.csv", "reps.csv", "pose.npz")
 
 
-def result_json(result: ScreeningResult) -> str:
-    return json.dumps(result.to_dict(), indent=2, ensure_ascii=False, allow_nan=False)
+def move_into(tmp: Path, out: Path) -> list[Path]:
+    """Move every file and folder of ``tmp`` into ``out`` (replacing same-named ones)."""
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for f in sorted(tmp.iterdir()):
+        target = out / f.name
+        if f.is_dir() and target.is_dir():
+            shutil.rmtree(target)
+        os.replace(f, target)
+        written.append(target)
+    return written
 
 
-def write_outputs(result: ScreeningResult, out_dir: str | os.PathLike, *, write_pose: bool = True) -> list[Path]:
-    """Write result.json, frames.csv, reps.csv and pose.npz into ``out_dir``.
-
-    Files are first written to a temporary folder beside ``out_dir`` and moved in only when all of
-    them are complete, so an error never leaves a half-written result.
-    """
-    out = Path(out_dir)
+def staging_dir(out: Path) -> Path:
+    """A fresh temporary folder beside ``out`` (same file system, so the final moves are atomic)."""
     if out.exists() and not out.is_dir():
         raise ChainscanError(f"--out {out} is a file; give a folder to write the results into.")
     parent = out.parent if str(out.parent) else Path(".")
     try:
         parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=".chainscan-", dir=parent))
+        return Path(tempfile.mkdtemp(prefix=".chainscan-", dir=parent))
     except OSError as e:
         raise ChainscanError(
             f"Cannot write results to {out} ({e.strerror}); choose a folder you can write to.") from None
+
+
+def result_json(result: ScreeningResult) -> str:
+    return json.dumps(result.to_dict(), indent=2, ensure_ascii=False, allow_nan=False)
+
+
+#: a step that writes more files into the (temporary) output folder it is given
+Extra = Callable[[Path], object]
+
+
+def write_outputs(result: ScreeningResult, out_dir: str | os.PathLike, *, write_pose: bool = True,
+                  extras: Sequence[Extra] = ()) -> list[Path]:
+    """Write result.json, frames.csv, reps.csv and pose.npz into ``out_dir``, then run each of ``extras``
+    (plan, key frames, annotated video, reports) on the same folder.
+
+    Everything is first written to a temporary folder beside ``out_dir`` and moved in only when all of
+    it is complete, so an error never leaves a half-written result.
+    """
+    out = Path(out_dir)
+    tmp = staging_dir(out)
     try:
         (tmp / "result.json").write_text(result_json(result), encoding="utf-8")
         (tmp / "frames.csv").write_text(frames_csv(result), encoding="utf-8")
         (tmp / "reps.csv").write_text(reps_csv(result), encoding="utf-8")
         if write_pose:
             save_pose(result.pose, tmp / "pose.npz")
-        out.mkdir(parents=True, exist_ok=True)
-        written = []
-        for f in sorted(tmp.iterdir()):
-            os.replace(f, out / f.name)
-            written.append(out / f.name)
-        return written
+        for step in extras:
+            step(tmp)
+        return move_into(tmp, out)
     except OSError as e:
         raise ChainscanError(
             f"Cannot write results to {out} ({e.strerror}); choose a folder you can write to.") from None

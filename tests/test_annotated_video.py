@@ -1,0 +1,355 @@
+"""Annotated video, key frames and face blur (chainscan.report.video / keyframes / privacy).
+
+Most tests use synthetic landmarks (chainscan.synthetic, scaled to 360x640) over a generated textured
+clip of the same length, so they need no model; one test runs the real model on a sample clip.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import stat
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from chainscan.errors import ChainscanError
+from chainscan.io.video import VideoReader
+from chainscan.landmarks import Landmark as L
+from chainscan.landmarks import Side
+from chainscan.pipeline import screen_pose
+from chainscan.report import privacy
+from chainscan.report.keyframes import choose_keyframes, write_keyframes
+from chainscan.report.video import Annotator, RowLookup, write_annotated_video
+from chainscan.synthetic import make_single_leg_squat, make_single_leg_stance, make_squat
+from chainscan.types import PoseSequence
+from helpers_video import ffmpeg_exe
+
+cv2 = pytest.importorskip("cv2")
+
+W, H = 360, 640  # the synthetic clips (720x1280) at half size: quick to encode
+
+
+def _half(pose: PoseSequence) -> PoseSequence:
+    c = pose.coords.copy()
+    c[..., :3] *= 0.5
+    return PoseSequence(coords=c, visibility=pose.visibility.copy(), world=pose.world.copy(),
+                        timestamps=pose.timestamps.copy(), frame_indices=pose.frame_indices.copy(),
+                        meta=dataclasses.replace(pose.meta, width=W, height=H), model=pose.model)
+
+
+def _textured_clip(path: Path, n_frames: int, fps: float = 30, size: tuple[int, int] = (W, H)) -> Path:
+    """A still, finely textured frame (so a blur is measurable) repeated ``n_frames`` times, H.264."""
+    w, h = size
+    pix_fmt = "yuv420p" if w % 2 == 0 and h % 2 == 0 else "yuv444p"  # 4:2:0 needs even sizes
+    rng = np.random.default_rng(1)
+    coarse = rng.integers(40, 216, (h // 4, w // 4, 3), dtype=np.uint8)
+    base = cv2.resize(coarse, (w, h), interpolation=cv2.INTER_LINEAR)  # texture that survives the codec
+    data = base.tobytes() * n_frames
+    cmd = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-f", "rawvideo",
+           "-pix_fmt", "rgb24", "-s", f"{w}x{h}", "-r", str(fps), "-i", "pipe:0", "-c:v", "libx264",
+           "-preset", "ultrafast", "-crf", "12", "-pix_fmt", pix_fmt, str(path)]
+    proc = subprocess.run(cmd, input=data, capture_output=True)
+    assert proc.returncode == 0, proc.stderr.decode(errors="replace")
+    return path
+
+
+def _frames(path: Path) -> list[np.ndarray]:
+    cap = cv2.VideoCapture(str(path))
+    out = []
+    while True:
+        ok, f = cap.read()
+        if not ok:
+            break
+        out.append(cv2.cvtColor(f, cv2.COLOR_BGR2RGB))
+    cap.release()
+    return out
+
+
+def _probe(path: Path) -> str:
+    """ffmpeg's description of the file (what ffprobe would print)."""
+    proc = subprocess.run([ffmpeg_exe(), "-hide_banner", "-i", str(path)], capture_output=True, text=True)
+    return proc.stderr
+
+
+def _lap_var(rgb: np.ndarray) -> float:
+    return float(cv2.Laplacian(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), cv2.CV_64F).var())
+
+
+def _box_around(p: np.ndarray, r: int) -> tuple[slice, slice]:
+    x, y = int(round(p[0])), int(round(p[1]))
+    return slice(max(y - r, 0), y + r), slice(max(x - r, 0), x + r)
+
+
+@pytest.fixture(scope="module")
+def sls(tmp_path_factory):
+    """Synthetic single-leg squat on the left leg (marked valgus): result and its matching clip."""
+    clip = make_single_leg_squat(Side.LEFT, valgus_deg=18.0, seed=3)
+    result = screen_pose(_half(clip.pose))
+    video = _textured_clip(tmp_path_factory.mktemp("sls") / "sls.mp4", result.pose.n_frames)
+    return result, video
+
+
+@pytest.fixture(scope="module")
+def sls_out(sls, tmp_path_factory):
+    result, video = sls
+    d = tmp_path_factory.mktemp("sls_out")
+    calls = []
+    plain = write_annotated_video(video, result, d / "annotated.mp4", progress=lambda k, n: calls.append((k, n)))
+    blurred = write_annotated_video(video, result, d / "blurred.mp4", blur_faces=True)
+    return plain, blurred, calls
+
+
+# --------------------------------------------------------------------------------------------------
+# the video file
+
+
+def test_annotated_video_is_browser_playable_h264(sls, sls_out):
+    result, video = sls
+    out, _, calls = sls_out
+    info = _probe(out)
+    assert re.search(r"Video: h264\b", info), info
+    assert "yuv420p" in info
+    av = pytest.importorskip("av")
+    with av.open(str(out)) as c:
+        s = c.streams.video[0]
+        assert s.codec_context.name == "h264"
+        assert s.codec_context.pix_fmt == "yuv420p"
+        assert abs(float(s.average_rate) - 30.0) < 0.01
+    data = out.read_bytes()
+    assert 0 <= data.find(b"moov") < data.find(b"mdat"), "moov atom is not at the start (no +faststart)"
+    frames = _frames(out)
+    assert abs(len(frames) - result.pose.n_frames) <= 1
+    assert frames[0].shape == (H, W, 3) and W % 2 == 0 and H % 2 == 0
+    assert [c[0] for c in calls] == list(range(1, result.pose.n_frames + 1))
+    assert not [p for p in out.parent.iterdir() if p.name.startswith(".")], "temporary file left behind"
+
+
+def test_overlay_is_drawn_around_the_knees(sls, sls_out):
+    result, video = sls
+    out, _, _ = sls_out
+    src, ann = _frames(video), _frames(out)
+    seg = result.segmentation.segments[0]
+    row = seg.deepest
+    for knee in (L.LEFT_KNEE, L.RIGHT_KNEE):
+        sl = _box_around(result.clean.xy[row, knee], 12)
+        diff = np.abs(ann[row][sl].astype(int) - src[row][sl].astype(int)).mean()
+        assert diff > 20, f"nothing drawn at {knee.name}"
+    # the stance knee is drawn in the colour of its finding (marked: red)
+    valgus = next(f for f in result.findings if f.code == "knee_valgus")
+    assert valgus.severity == "marked"
+    y, x = np.round(result.clean.xy[row, L.LEFT_KNEE, ::-1]).astype(int)
+    patch = ann[row][y - 2:y + 3, x - 2:x + 3].reshape(-1, 3).mean(axis=0)
+    assert patch[0] > 180 and patch[1] < 130, patch
+    # a patch away from the body and the text panels stays as it was (up to the codec)
+    corner = (slice(520, 580), slice(W - 60, W))
+    assert np.abs(ann[row][corner].astype(int) - src[row][corner].astype(int)).mean() < 8
+
+
+def test_annotator_frames_without_a_person_or_row_get_no_skeleton(sls):
+    result, _ = sls
+    ann = Annotator(result, W, H)
+    base = np.full((H, W, 3), 90, np.uint8)
+    row = result.segmentation.segments[0].deepest
+    drawn = ann.draw(base.copy(), row, 1.0)
+    empty = ann.draw(base.copy(), None, 1.0)
+    knee = _box_around(result.clean.xy[row, L.LEFT_KNEE], 8)
+    assert (drawn[knee] != 90).any()
+    assert (empty[knee] == 90).all()
+    assert (empty[:40, :100] != 90).any(), "the header is drawn even without a person"
+
+
+def test_row_lookup_uses_the_nearest_analysed_row():
+    clip = make_squat(n_reps=1, seed=0)
+    p = clip.pose
+    keep = np.arange(0, p.n_frames, 3)  # as if screened with --max-fps 10
+    sub = PoseSequence(coords=p.coords[keep].copy(), visibility=p.visibility[keep].copy(),
+                       world=p.world[keep].copy(), timestamps=p.timestamps[keep].copy(),
+                       frame_indices=p.frame_indices[keep].copy(), meta=p.meta, model=p.model)
+    result = screen_pose(sub)
+    look = RowLookup(result)
+    assert look(30, p.timestamps[30])[0] == 10
+    assert look(31, p.timestamps[31])[0] == 10
+    assert look(32, p.timestamps[32])[0] == 11
+    assert look(32, p.timestamps[32])[1] == (10, 11)
+    assert look(p.n_frames + 60, p.timestamps[-1] + 2.0)[0] is None
+
+
+def test_odd_sized_video_is_padded_to_even(tmp_path):
+    clip = make_squat(n_reps=1, seed=2)
+    p = _half(clip.pose)
+    pose = PoseSequence(coords=p.coords, visibility=p.visibility, world=p.world, timestamps=p.timestamps,
+                        frame_indices=p.frame_indices, meta=dataclasses.replace(p.meta, width=W - 1, height=H - 1))
+    result = screen_pose(pose)
+    video = _textured_clip(tmp_path / "odd.mkv", pose.n_frames, size=(W - 1, H - 1))
+    out = write_annotated_video(video, result, tmp_path / "odd.mp4")
+    info = _probe(out)
+    assert re.search(rf"Video: h264\b.*yuv420p.*{W}x{H}", info), info
+    assert abs(len(_frames(out)) - pose.n_frames) <= 1
+
+
+# --------------------------------------------------------------------------------------------------
+# key frames
+
+
+def _check_png(path: Path) -> None:
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    img = cv2.imread(str(path))
+    assert img is not None and img.shape == (H, W, 3)
+
+
+def test_keyframes_single_leg_only_the_stance_side(sls, tmp_path):
+    result, video = sls
+    kf = write_keyframes(video, result, tmp_path / "kf")
+    assert set(kf) == {"left"}
+    assert sorted(p.name for p in (tmp_path / "kf").iterdir()) == ["keyframe_left.png"]
+    _check_png(kf["left"])
+    # the worst rep's deepest frame
+    chosen = choose_keyframes(result)[Side.LEFT]
+    fppa = result.series["knee_fppa_left_deg"]
+    assert chosen.row == max((s.deepest for s in result.segmentation.segments), key=lambda r: fppa[r])
+
+
+def test_keyframes_double_leg_both_sides(tmp_path):
+    clip = make_squat(n_reps=2, valgus_deg=(4.0, 10.0), seed=1)
+    result = screen_pose(_half(clip.pose))
+    video = _textured_clip(tmp_path / "dls.mp4", result.pose.n_frames)
+    kf = write_keyframes(video, result, tmp_path / "kf", blur_faces=True)
+    assert set(kf) == {"left", "right"}
+    for p in kf.values():
+        _check_png(p)
+
+
+def test_keyframe_single_leg_stance_is_the_pelvic_drop_evidence_frame(tmp_path):
+    clip = make_single_leg_stance(Side.RIGHT, hold_s=3.0, seed=4)
+    result = screen_pose(_half(clip.pose))
+    drop = next(f for f in result.findings if f.code == "pelvic_drop")
+    assert choose_keyframes(result)[Side.RIGHT].row == drop.evidence_frame
+    video = _textured_clip(tmp_path / "sls.mp4", result.pose.n_frames)
+    kf = write_keyframes(video, result, tmp_path / "kf")
+    assert set(kf) == {"right"}
+    _check_png(kf["right"])
+
+
+# --------------------------------------------------------------------------------------------------
+# face blur
+
+
+def _face_frame(result, row):
+    rng = np.random.default_rng(7)
+    return rng.integers(0, 256, (H, W, 3), dtype=np.uint8), result.clean.xy[row]
+
+
+def test_blur_face_blurs_the_face_and_nothing_else(sls):
+    result, _ = sls
+    rgb, xy = _face_frame(result, 10)
+    box = privacy.face_box(xy, W, H)
+    assert box is not None
+    x0, y0, x1, y1 = box
+    ears = abs(xy[L.LEFT_EAR, 0] - xy[L.RIGHT_EAR, 0])
+    assert x1 - x0 >= 1.5 * ears and y1 - y0 >= x1 - x0
+    assert x0 <= xy[L.RIGHT_EAR, 0] and xy[L.LEFT_EAR, 0] <= x1 and y0 < xy[L.NOSE, 1] < y1
+    out = privacy.blur_face(rgb, xy)
+    assert _lap_var(out[y0:y1, x0:x1]) < 0.02 * _lap_var(rgb[y0:y1, x0:x1])
+    outside = np.ones((H, W), bool)
+    outside[y0:y1, x0:x1] = False
+    assert np.array_equal(out[outside], rgb[outside])
+    assert not np.array_equal(out, rgb) and rgb is not out
+
+
+def test_face_blur_keeps_the_last_box_when_landmarks_are_missing(sls):
+    result, _ = sls
+    rgb, xy = _face_frame(result, 10)
+    blur = privacy.FaceBlurrer()
+    first = blur(rgb, xy)
+    missing = np.full_like(xy, np.nan)
+    second = blur(rgb, missing)
+    assert np.array_equal(first, second)
+    boxes = privacy.face_boxes(np.stack([missing, xy, missing]), W, H)
+    assert boxes[0] == boxes[1] == boxes[2] is not None
+
+
+def test_annotated_video_blurs_faces(sls, sls_out):
+    result, _ = sls
+    plain, blurred, _ = sls_out
+    row = 20
+    box = privacy.face_box(result.clean.xy[row], W, H)
+    x0, y0, x1, y1 = box
+    a, b = _frames(plain)[row], _frames(blurred)[row]
+    assert _lap_var(b[y0:y1, x0:x1]) < 0.1 * _lap_var(a[y0:y1, x0:x1])
+    far = (slice(H - 150, H - 100), slice(W - 60, W))
+    assert np.abs(a[far].astype(int) - b[far].astype(int)).mean() < 4
+
+
+# --------------------------------------------------------------------------------------------------
+# failures: a clear ChainscanError and no partial file
+
+
+def _fake_ffmpeg(tmp_path: Path) -> Path:
+    """An 'ffmpeg' that writes half a file to its output, complains and fails."""
+    exe = tmp_path / "ffmpeg"
+    exe.write_text('#!/bin/sh\nfor a in "$@"; do out="$a"; done\necho partial > "$out"\n'
+                   'echo "Unknown encoder libx264" >&2\nexit 1\n')
+    exe.chmod(exe.stat().st_mode | stat.S_IEXEC)
+    return exe
+
+
+@pytest.mark.parametrize("kind", ["missing", "failing"])
+def test_broken_ffmpeg_gives_chainscan_error_and_no_file(sls, tmp_path, monkeypatch, kind):
+    result, video = sls
+    exe = tmp_path / "no-such-ffmpeg" if kind == "missing" else _fake_ffmpeg(tmp_path)
+    monkeypatch.setenv("IMAGEIO_FFMPEG_EXE", str(exe))
+    out_dir = tmp_path / "out"
+    with pytest.raises(ChainscanError, match="ffmpeg") as e:
+        write_annotated_video(video, result, out_dir / "annotated.mp4")
+    assert "\n" not in str(e.value)
+    assert list(out_dir.iterdir()) == []
+
+
+def test_unwritable_output_gives_chainscan_error(sls, tmp_path):
+    result, video = sls
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    with pytest.raises(ChainscanError, match="Cannot write"):
+        write_annotated_video(video, result, blocker / "annotated.mp4")
+    with pytest.raises(ChainscanError, match="folder"):
+        write_annotated_video(video, result, tmp_path)
+    with pytest.raises(ChainscanError, match="Cannot write"):
+        write_keyframes(video, result, blocker / "kf")
+    assert sorted(os.listdir(tmp_path)) == ["a_file"]
+
+
+def test_video_that_does_not_match_the_result_is_refused(sls, tmp_path):
+    result, video = sls
+    other = dataclasses.replace(result, pose=dataclasses.replace(
+        result.pose, meta=dataclasses.replace(result.pose.meta, width=W * 2, height=H * 2)))
+    with pytest.raises(ChainscanError, match="give the video that was screened"):
+        write_annotated_video(video, other, tmp_path / "x.mp4")
+    assert not (tmp_path / "x.mp4").exists()
+
+
+# --------------------------------------------------------------------------------------------------
+# the real model on a sample clip
+
+
+@pytest.mark.model
+def test_real_clip_annotated_video_and_keyframes(test_videos, tmp_path):
+    from chainscan.pipeline import screen_video
+
+    src = test_videos / "single_leg_squat_left_valgus.mp4"
+    result, _ = screen_video(src)
+    out = write_annotated_video(src, result, tmp_path / "annotated.mp4", blur_faces=True)
+    assert re.search(r"Video: h264\b.*yuv420p", _probe(out))
+    with VideoReader(src) as v:
+        n_src, size = sum(1 for _ in v.frames()), (v.meta.width, v.meta.height)
+    with VideoReader(out) as v:
+        n_out = sum(1 for _ in v.frames())
+        assert (v.meta.width, v.meta.height) == size
+    assert abs(n_out - n_src) <= 1
+    kf = write_keyframes(src, result, tmp_path / "kf")
+    assert set(kf) == {"left"}
+    img = cv2.imread(str(kf["left"]))
+    assert img.shape == (size[1], size[0], 3)
