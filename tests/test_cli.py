@@ -73,8 +73,12 @@ def test_version_and_help():
 @pytest.mark.model
 def test_screen_bundled_sample_end_to_end(test_videos, tmp_path):
     out = tmp_path / "res"
-    r = runner.invoke(app, ["screen", str(test_videos / "single_leg_squat_left_valgus.mp4"), "--out", str(out)])
+    r = runner.invoke(app, ["screen", str(test_videos / "single_leg_squat_left_valgus.mp4"), "--out", str(out),
+                            "--report", "html,pdf", "--blur-faces"])
     assert r.exit_code == 0, r.output
+    assert (out / "report.pdf").read_bytes().startswith(b"%PDF")
+    html = (out / "report.html").read_text()
+    assert "data:image/png" in html and "not a diagnosis" in html
     d = json.loads((out / "result.json").read_text())
     assert d["test"] == "single_leg_squat" and d["stance_side"] == "left" and len(d["reps"]) == 3
     assert d["source"]["pose_model"].startswith("mediapipe")
@@ -82,7 +86,7 @@ def test_screen_bundled_sample_end_to_end(test_videos, tmp_path):
     assert sorted(p.name for p in (out / "keyframes").iterdir()) == ["keyframe_left.png"]
     # reanalysing the stored pose without the model reproduces the result
     out2 = tmp_path / "again"
-    r2 = runner.invoke(app, ["reanalyse", str(out / "pose.npz"), "--out", str(out2)])
+    r2 = runner.invoke(app, ["reanalyse", str(out / "pose.npz"), "--out", str(out2), "-q"])
     assert r2.exit_code == 0, r2.output
     d2 = json.loads((out2 / "result.json").read_text())
     for x in (d, d2):

@@ -275,3 +275,19 @@ def test_minimal_result_renders(tmp_path):
     assert "sev-unknown" in out and "Feet out of view." in out and "✗ fail" in out
     pdf = render_pdf(data, tmp_path / "r.pdf").read_bytes()
     assert pdf.startswith(b"%PDF")
+
+
+def test_pdf_draws_the_body_diagram_from_its_svg(sls_dir, tmp_path):
+    """No PNG needed: the SVG diagram is drawn into the PDF (its title and labels become PDF text)."""
+    import json as _json
+
+    from chainscan.recommendations import chain_diagram_svg
+
+    result = _json.loads((sls_dir / "result.json").read_text())
+    data = load_report_data(sls_dir, diagram_svg=chain_diagram_svg(result))
+    path = render_pdf(data, tmp_path / "report.pdf")
+    text = _pdf_text(path)
+    assert text is not None
+    flat = " ".join(text.split())
+    assert "SUBJECT'S LEFT" in flat and "Kinetic chain" in flat
+    assert "shown in the HTML report" not in flat

@@ -2,8 +2,8 @@
 
 Same content as the HTML report, laid out for paper: every page carries a header (subject, date, test)
 and a footer (the disclaimer, software and schema version, "page X of Y"); tables repeat their header
-row across pages; plots are PNG; key frames and the body diagram (from ``ReportData.diagram_png``:
-reportlab cannot draw SVG and no SVG converter is a dependency) are scaled to fit.
+row across pages; plots are PNG; key frames and the body diagram (drawn as vectors from its SVG with
+svglib, or from ``ReportData.diagram_png`` when one is given) are scaled to fit.
 
 Text uses DejaVu Sans registered from matplotlib's own copy (always installed with matplotlib), which
 has the "°", "±", "≥", "−", "–", "×" and "÷" glyphs that reportlab's built-in Helvetica lacks.
@@ -175,6 +175,24 @@ def _image(png: bytes, max_w: float, max_h: float) -> Image:
     w, h = ImageReader(io.BytesIO(png)).getSize()
     scale = min(max_w / w, max_h / h)
     return Image(io.BytesIO(png), width=w * scale, height=h * scale)
+
+
+def _svg_drawing(svg: str, max_w: float, max_h: float):
+    """The body diagram's SVG as a vector reportlab Drawing (svglib), scaled to fit; None if it cannot be read."""
+    from reportlab.graphics.shapes import Drawing
+    from svglib.svglib import svg2rlg
+
+    try:
+        drawing = svg2rlg(io.BytesIO(svg.encode("utf-8")))
+    except (ValueError, TypeError, AttributeError, OSError):
+        return None
+    if drawing is None or not drawing.width or not drawing.height:
+        return None
+    scale = min(max_w / drawing.width, max_h / drawing.height)
+    out = Drawing(drawing.width * scale, drawing.height * scale)
+    drawing.scale(scale, scale)
+    out.add(drawing)
+    return out
 
 
 def _bullets(items: list[str], style: ParagraphStyle, *, numbered: bool = False) -> ListFlowable:
@@ -389,8 +407,7 @@ def _frames_and_chain_section(d: ReportData, st: dict) -> list:
         return []
     if has_chain and not items:
         items = [_p("No explanation in the plan.", st["cell"])]
-    if d.diagram_svg and not d.diagram_png:
-        items.append(_p("The body diagram is shown in the HTML report (no PNG version for the PDF).", st["small"]))
+    diagram = _svg_drawing(d.diagram_svg, 44 * mm, 64 * mm) if (d.diagram_svg and not d.diagram_png) else None
     cols: list = []
     widths: list[float] = []
     if d.keyframes:
@@ -399,6 +416,9 @@ def _frames_and_chain_section(d: ReportData, st: dict) -> list:
         widths.append(kw)
     if d.diagram_png:
         cols.append(_image(d.diagram_png, 44 * mm, 64 * mm))
+        widths.append(48 * mm)
+    elif diagram is not None:
+        cols.append(diagram)
         widths.append(48 * mm)
     if has_chain:
         cols.append(items)
