@@ -33,8 +33,9 @@ MEASUREMENT_ERROR: dict[str, object] = {
                      "(J Sport Rehabil 2007;16:326)",
     "markerless_note": ("MediaPipe landmarks err by several degrees, more with loose clothing or off-axis views "
                         "(Cosoli et al. 2026); no peer-reviewed study validates MediaPipe FPPA against motion "
-                        "capture. On chainscan's rendered test clips MediaPipe read a 15° knee FPPA as about 9° "
-                        "and did not follow a 6° pelvic drop, so pelvis findings carry low confidence."),
+                        "capture. On chainscan's rendered benchmark (docs/validation.md) knee FPPA was within 2.7° "
+                        "on average but single reps were up to 7° off (a rendered 15° read as 11°), and the hip "
+                        "landmarks did not follow a 6° pelvic drop, so pelvis findings carry low confidence."),
 }
 
 #: single-leg squat FPPA beyond this magnitude is a viewing/tracking artefact, not a knee angle (heuristic)
@@ -93,9 +94,9 @@ def _confidence(gates: list[QualityGate], n_reps: int, value: float, threshold: 
                 pelvis: bool, want_reps: int, fppa: bool = False) -> str:
     """high / moderate / low: lowered by failed quality gates (twice for an angled view), fewer reps than
     the method's 3 trials, and a value within one measurement error of its threshold. Knee FPPA is at most
-    moderate and the pelvis always low: on chainscan's rendered test clips MediaPipe read a 15° FPPA as
-    about 9°, and its hip landmarks missed a 6° pelvic drop (even tilting the other way), so a pelvis value
-    is a hint to look, not a measurement to trust."""
+    moderate and the pelvis always low: on chainscan's rendered clips MediaPipe read a 15° FPPA as about 11°
+    (single reps up to 7° off on the benchmark), and its hip landmarks missed a 6° pelvic drop (even tilting
+    the other way), so a pelvis value is a hint to look, not a measurement to trust."""
     level = 2
     failed = {g.gate for g in gates if not g.passed}
     if failed:
@@ -106,7 +107,7 @@ def _confidence(gates: list[QualityGate], n_reps: int, value: float, threshold: 
         level -= 1
     if np.isfinite(value) and abs(value - threshold) < sem:
         level -= 1
-    if fppa:  # MediaPipe read a rendered 15° FPPA as ≈ 9° (test_videos/README.md): never "high"
+    if fppa:  # single reps up to 7° off on the rendered benchmark (docs/validation.md): never "high"
         level = min(level, 1)
     if pelvis:
         level = 0
