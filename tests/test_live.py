@@ -1,0 +1,352 @@
+"""The live (webcam) path without a browser or a model: un-mirroring, the bounded queue, the setup check,
+the protocol state machine on synthetic landmarks, and the PoseSequence it hands to screen_pose."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from chainscan import live
+from chainscan import synthetic as syn
+from chainscan.errors import ConfigError
+from chainscan.io.pose import PoseFrame
+from chainscan.landmarks import N_LANDMARKS, Side
+from chainscan.landmarks import Landmark as L
+from chainscan.live import LiveSample, LiveSession, LiveTest, Phase, Protocol, SetupCheck
+from chainscan.pipeline import screen_pose
+from chainscan.types import TestType
+
+RED, BLUE = (255, 0, 0), (0, 0, 255)
+
+
+# ---------------------------------------------------------------------------------------------------
+# fakes
+
+
+class ListEstimator:
+    """Returns the given PoseFrames (or None) one per call, then repeats the last."""
+
+    name = "fake-list"
+
+    def __init__(self, frames):
+        self.frames = list(frames)
+        self.i = 0
+        self.closed = False
+
+    def estimate(self, rgb, time_s):
+        f = self.frames[min(self.i, len(self.frames) - 1)]
+        self.i += 1
+        return f
+
+    def detect_still(self, rgb):
+        return None
+
+    def close(self):
+        self.closed = True
+
+
+class KneeDotEstimator:
+    """A 'model' that, like MediaPipe, assumes the person faces the camera: of two knee dots it labels the
+    one further right in the image as the LEFT knee. Records the frame it was given."""
+
+    name = "fake-dots"
+
+    def __init__(self):
+        self.seen = []
+
+    def estimate(self, rgb, time_s):
+        self.seen.append(rgb.copy())
+        xs = []
+        for colour in (RED, BLUE):
+            ys, xx = np.nonzero(np.all(rgb == colour, axis=-1))
+            xs.append((float(xx.mean()), float(ys.mean())))
+        img = np.full((N_LANDMARKS, 4), np.nan, np.float32)
+        (x1, y1), (x2, y2) = sorted(xs)  # image-left first
+        img[L.RIGHT_KNEE] = (x1, y1, 0, 1)
+        img[L.LEFT_KNEE] = (x2, y2, 0, 1)
+        return PoseFrame(img, np.full((N_LANDMARKS, 3), np.nan, np.float32))
+
+    def detect_still(self, rgb):
+        return None
+
+    def close(self):
+        pass
+
+
+def pose_frames(clip) -> list[PoseFrame | None]:
+    p = clip.pose
+    out: list[PoseFrame | None] = []
+    for i in range(p.n_frames):
+        if not np.isfinite(p.coords[i]).any():
+            out.append(None)
+            continue
+        img = np.concatenate([p.coords[i], p.visibility[i][:, None]], axis=1).astype(np.float32)
+        out.append(PoseFrame(img, p.world[i].copy()))
+    return out
+
+
+def samples(frames, fps=30.0, width=syn.WIDTH, height=syn.HEIGHT, t0=0.0):
+    return [LiveSample(t0 + k / fps, k, f, width, height) for k, f in enumerate(frames)]
+
+
+def standing(duration_s=2.0):
+    return pose_frames(syn.make_standing(duration_s=duration_s))
+
+
+def shifted(frames, dx=0.0, dy=0.0, scale=1.0):
+    cx, cy = syn.WIDTH / 2, syn.HEIGHT / 2
+    out = []
+    for f in frames:
+        img = f.image.copy()
+        img[:, 0] = cx + (img[:, 0] - cx) * scale + dx
+        img[:, 1] = cy + (img[:, 1] - cy) * scale + dy
+        out.append(PoseFrame(img, f.world))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------
+# mirroring
+
+
+def _dot_frame() -> np.ndarray:
+    """A camera's (un-mirrored) view of a subject facing it: the subject's LEFT knee (red) appears on
+    the image right, the right knee (blue) on the image left."""
+    rgb = np.zeros((120, 200, 3), np.uint8)
+    rgb[80:84, 140:144] = RED
+    rgb[80:84, 56:60] = BLUE
+    return rgb
+
+
+@pytest.mark.parametrize("mirrored_input", [False, True])
+def test_unmirroring_keeps_the_subjects_left_knee_left(mirrored_input):
+    camera = _dot_frame()
+    frame_in = camera[:, ::-1].copy() if mirrored_input else camera
+    est = KneeDotEstimator()
+    sess = LiveSession(lambda: est, input_mirrored=mirrored_input, mirror_preview=True, draw=False)
+    shown = sess.on_frame(frame_in, 0.0)
+    (s,) = sess.drain()
+    # the model saw the camera's view, whatever the input was
+    np.testing.assert_array_equal(est.seen[0], camera)
+    lx, ly = s.frame.image[L.LEFT_KNEE, :2]
+    assert tuple(camera[int(ly), int(lx)]) == RED, "the LEFT knee must be the subject's left (red) knee"
+    assert lx > s.width / 2
+    # the preview is mirrored for the user (their left knee on the image left, as in a mirror)
+    np.testing.assert_array_equal(shown, camera[:, ::-1])
+
+
+def test_a_mirrored_frame_analysed_as_is_swaps_the_sides():
+    """Control for the test above: without un-mirroring, the 'left' knee lands on the right knee."""
+    est = KneeDotEstimator()
+    sess = LiveSession(lambda: est, input_mirrored=False, draw=False)
+    mirrored = _dot_frame()[:, ::-1].copy()
+    sess.on_frame(mirrored, 0.0)
+    (s,) = sess.drain()
+    lx, ly = s.frame.image[L.LEFT_KNEE, :2]
+    assert tuple(mirrored[int(ly), int(lx)]) == BLUE
+
+
+def test_knee_fppa_does_not_change_with_the_preview_mirror():
+    clip = syn.make_single_leg_squat(side=Side.LEFT, n_reps=1, valgus_deg=15, noise_px=0)
+    deepest = clip.truth.reps[0][1]
+    f = pose_frames(clip)[deepest]
+    fppa = live.knee_fppa(f.image)
+    assert fppa[Side.LEFT] == pytest.approx(15, abs=0.5)
+    rgb = np.zeros((syn.HEIGHT, syn.WIDTH, 3), np.uint8)
+    for mirror in (True, False):
+        out = live.draw_live_overlay(rgb, f, ("Rep 1 of 5",), mirror=mirror)
+        assert out.shape == rgb.shape and out.dtype == np.uint8 and out.any()
+    assert not rgb.any(), "the overlay draws on a copy"
+
+
+# ---------------------------------------------------------------------------------------------------
+# the queue
+
+
+def test_queue_drops_the_oldest_when_full_and_counts_it():
+    sess = LiveSession(lambda: ListEstimator([None]), queue_size=5, draw=False, mirror_preview=False)
+    rgb = np.zeros((48, 64, 3), np.uint8)
+    for k in range(12):
+        out = sess.on_frame(rgb, k / 30)
+        assert out.shape == rgb.shape
+    st = sess.stats()
+    assert st.frames == 12 and st.dropped == 7 and st.detected == 0
+    got = sess.drain()
+    assert [s.index for s in got] == list(range(7, 12))
+    assert math.isfinite(st.latency_ms) and st.latency_ms >= 0 and st.fps > 0
+    assert sess.drain() == []
+
+
+def test_times_are_forced_to_increase_and_close_rebuilds_the_model():
+    made = []
+
+    def factory():
+        made.append(ListEstimator([None]))
+        return made[-1]
+
+    sess = LiveSession(factory, draw=False)
+    rgb = np.zeros((8, 8, 3), np.uint8)
+    for t in (1.0, 1.0, 0.5, 2.0):
+        sess.on_frame(rgb, t)
+    ts = [s.t for s in sess.drain()]
+    assert all(b > a for a, b in zip(ts, ts[1:]))
+    sess.close()
+    assert made[0].closed
+    sess.on_frame(rgb, 3.0)
+    assert len(made) == 2
+
+
+# ---------------------------------------------------------------------------------------------------
+# setup check
+
+
+def test_setup_passes_for_a_whole_body_facing_the_camera():
+    status = SetupCheck().check(samples(standing()))
+    assert status.passed, status.instructions
+    assert status.instructions == (live.HOLD_STILL,)
+
+
+def test_setup_feet_out_of_frame_says_step_back():
+    status = SetupCheck().check(samples(shifted(standing(), dy=220)))
+    assert not status.passed
+    assert status.instructions[0] == "Step back until your feet are in the picture"
+
+
+def test_setup_side_view_says_turn_to_face_the_camera():
+    clip = syn.make_squat(n_reps=1, yaw_deg=90, stand_s=2.0)
+    status = SetupCheck().check(samples(pose_frames(clip)[:40]))
+    assert not status.passed
+    assert "Turn to face the camera" in status.instructions
+
+
+def test_setup_back_view_and_far_away():
+    back = syn.make_single_leg_stance(back=True, stand_s=2.0)
+    status = SetupCheck().check(samples(pose_frames(back)[:40]))
+    assert live.TURN_AROUND in status.instructions
+    far = SetupCheck().check(samples(shifted(standing(), scale=0.3)))
+    assert far.instructions == (live.COME_CLOSER,)
+
+
+def test_setup_nobody_in_view():
+    status = SetupCheck().check(samples([None] * 30))
+    assert status.instructions == (live.STEP_INTO_VIEW,)
+
+
+# ---------------------------------------------------------------------------------------------------
+# protocol
+
+
+def _run(spec: LiveTest, clip, lead_s=5.0):
+    """Stand (setup + countdown), then the clip, then stand; through a LiveSession with a fake model."""
+    stand = standing(lead_s)
+    seq = stand + pose_frames(clip) + stand[:60]
+    sess = LiveSession(lambda: ListEstimator(seq), draw=False, mirror_preview=False)
+    proto = Protocol(spec)
+    rgb = np.zeros((syn.HEIGHT, syn.WIDTH, 3), np.uint8)
+    phases = []
+    for k in range(len(seq)):
+        sess.on_frame(rgb, 100.0 + k / 30)
+        proto.feed_many(sess.drain())
+        if not phases or phases[-1] is not proto.phase:
+            phases.append(proto.phase)
+        if proto.done:
+            break
+    return proto, phases, sess
+
+
+CASES = [
+    (LiveTest(TestType.DOUBLE_LEG_SQUAT, reps=3), lambda: syn.make_squat(n_reps=3, valgus_deg=8), None),
+    (LiveTest(TestType.SINGLE_LEG_SQUAT, side=Side.LEFT, reps=3),
+     lambda: syn.make_single_leg_squat(side=Side.LEFT, n_reps=3, valgus_deg=15), Side.LEFT),
+    (LiveTest(TestType.SINGLE_LEG_STANCE, side=Side.RIGHT, hold_s=4.0),
+     lambda: syn.make_single_leg_stance(side=Side.RIGHT, hold_s=6.0, pelvic_drop_deg=6.0), Side.RIGHT),
+]
+
+
+@pytest.mark.parametrize("spec,make,side", CASES, ids=lambda x: getattr(x, "label", None))
+def test_protocol_reaches_done_and_its_pose_analyses_to_the_test(spec, make, side):
+    proto, phases, sess = _run(spec, make())
+    assert phases == [Phase.SETUP, Phase.COUNTDOWN, Phase.TEST, Phase.DONE], phases
+    assert proto.progress == 1.0
+    if spec.test is not TestType.SINGLE_LEG_STANCE:
+        assert proto.reps == spec.reps
+    pose = proto.to_pose_sequence(model=sess.model_name)
+    assert pose.timestamps[0] == 0.0 and np.all(np.diff(pose.timestamps) > 0)
+    assert np.all(np.diff(pose.frame_indices) > 0)
+    assert pose.fps == pytest.approx(30, rel=0.01) and pose.model == "fake-list"
+    assert pose.meta.width == syn.WIDTH and pose.meta.height == syn.HEIGHT
+    result = screen_pose(pose, **proto.analysis_kwargs())
+    assert result.test is spec.test
+    assert result.stance_side is side
+    if spec.test is TestType.SINGLE_LEG_SQUAT:
+        valgus = [f for f in result.findings if f.code == "knee_valgus" and f.side is Side.LEFT]
+        assert valgus and valgus[0].value == pytest.approx(15, abs=3)
+    if spec.test is TestType.SINGLE_LEG_STANCE:
+        drop = [f for f in result.findings if f.code == "pelvic_drop"]
+        assert drop and drop[0].value == pytest.approx(6, abs=2)
+
+
+def test_stance_on_both_legs_runs_right_then_left():
+    spec = LiveTest(TestType.SINGLE_LEG_STANCE, side=None, hold_s=3.0)
+    right = pose_frames(syn.make_single_leg_stance(side=Side.RIGHT, hold_s=4.0))
+    left = pose_frames(syn.make_single_leg_stance(side=Side.LEFT, hold_s=4.0, seed=1))
+    seq = standing(5.0) + right + standing(2.0) + left + standing(2.0)
+    proto = Protocol(spec)
+    seen_sides = []
+    for s in samples(seq):
+        proto.feed(s)
+        if proto.phase is Phase.TEST and (not seen_sides or seen_sides[-1] is not proto.stance_side):
+            seen_sides.append(proto.stance_side)
+    assert proto.done and seen_sides == [Side.RIGHT, Side.LEFT]
+    result = screen_pose(proto.to_pose_sequence(), **proto.analysis_kwargs())
+    assert result.test is TestType.SINGLE_LEG_STANCE
+    assert {s.side for s in result.segmentation.segments} == {Side.LEFT, Side.RIGHT}
+
+
+def test_protocol_goes_back_to_setup_when_the_person_leaves_during_the_countdown():
+    proto = Protocol(LiveTest(TestType.DOUBLE_LEG_SQUAT))
+    seq = standing(1.5) + [None] * 75
+    for s in samples(seq):
+        proto.feed(s)
+        if proto.phase is Phase.COUNTDOWN:
+            assert proto.countdown_left <= 3.0
+    assert proto.phase is Phase.SETUP
+    assert proto.instructions == (live.STEP_INTO_VIEW,)
+
+
+def test_protocol_time_limit_and_finish():
+    proto = Protocol(LiveTest(TestType.DOUBLE_LEG_SQUAT, reps=5, max_s=2.0))
+    for s in samples(standing(8.0)):
+        proto.feed(s)
+    assert proto.done and proto.finished_reason == "time limit reached" and proto.reps == 0
+    p2 = Protocol(LiveTest(TestType.DOUBLE_LEG_SQUAT))
+    p2.finish()
+    assert p2.done
+    with pytest.raises(ValueError, match="nothing was recorded"):
+        p2.to_pose_sequence()
+
+
+def test_live_test_validation():
+    with pytest.raises(ValueError, match="stance side"):
+        LiveTest(TestType.SINGLE_LEG_SQUAT)
+    with pytest.raises(ValueError, match="no stance side"):
+        LiveTest(TestType.DOUBLE_LEG_SQUAT, side=Side.LEFT)
+
+
+# ---------------------------------------------------------------------------------------------------
+# ICE servers
+
+
+def test_ice_servers_from_env():
+    assert live.ice_servers_from_env({}) == []
+    servers = [{"urls": ["stun:stun.example.org:3478"]},
+               {"urls": "turn:turn.example.org:3478", "username": "u", "credential": "p"}]
+    import json
+
+    assert live.ice_servers_from_env({live.ICE_ENV: json.dumps(servers)}) == servers
+    assert live.ice_servers_from_env({live.ICE_ENV: json.dumps({"iceServers": servers})}) == servers
+    with pytest.raises(ConfigError, match="not valid JSON"):
+        live.ice_servers_from_env({live.ICE_ENV: "[{"})
+    with pytest.raises(ConfigError, match="urls"):
+        live.ice_servers_from_env({live.ICE_ENV: '[{"url": "stun:x"}]'})
