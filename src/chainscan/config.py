@@ -25,6 +25,20 @@ else:  # pragma: no cover
 HEURISTIC = "heuristic"
 
 
+def read_toml(path: str | Path, what: str, fix: str = "fix the syntax") -> dict[str, Any]:
+    """Parse a TOML file, or raise ConfigError saying what is wrong: "<what> not found: <path>" or
+    "<what> <name> is not valid TOML (<detail>); <fix>."."""
+    p = Path(path)
+    try:
+        return tomllib.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{what} not found: {p}; check the path.") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{what} {p} is a folder; give the path of a .toml file.") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{what} {p} is not valid TOML ({e}); {fix}.") from None
+
+
 @dataclass(frozen=True)
 class Threshold:
     """A cut-off for one metric. ``reference`` is a citation, or "heuristic" when none exists."""
@@ -174,14 +188,7 @@ class ScreeningConfig:
 
     @classmethod
     def from_toml(cls, path: str | Path) -> ScreeningConfig:
-        p = Path(path)
-        try:
-            data = tomllib.loads(p.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ConfigError(f"Config file not found: {p}; check the path.") from None
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-            raise ConfigError(f"Config file {p} is not valid TOML ({e}); fix the syntax.") from None
-        return cls().with_overrides(data)
+        return cls().with_overrides(read_toml(path, "Config file"))
 
     def to_dict(self) -> dict[str, Any]:
         return {

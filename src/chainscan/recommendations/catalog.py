@@ -8,18 +8,13 @@ message names the file, the entry and the field.
 from __future__ import annotations
 
 import re
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union
 
+from ..config import read_toml
 from ..errors import ConfigError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 #: The five source articles (seeds/README.md), by title, with who published them.
 ARTICLES: Mapping[str, str] = {
@@ -208,12 +203,7 @@ def load_catalog(path: str | Path | None = None) -> tuple[Exercise, ...]:
     unknown region, kind, tag, finding code or source title, a malformed dose, or a duplicate id.
     """
     p = Path(path) if path is not None else DEFAULT_PATH
-    try:
-        data = tomllib.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"Exercise catalog {p} not found; check the path.") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-        raise ConfigError(f"Exercise catalog {p.name} is not valid TOML ({e}); fix the file.") from None
+    data = read_toml(p, "Exercise catalog", fix="fix the file")
     entries = data.get("exercise")
     if not isinstance(entries, list) or not entries:
         raise ConfigError(f"{p.name}: no [[exercise]] entries found; the catalog needs at least one.")
