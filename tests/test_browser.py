@@ -2,13 +2,15 @@
 
 What Streamlit's AppTest cannot reach: the sample result rendering, a real file upload and the annotated
 <video> playing, and the webcam path end to end (Chromium's fake camera → WebRTC → the frame callback →
-the pose model → the protocol status on the page). Screenshots go to /tmp/chainscan-*.png.
+the pose model → setup check, countdown and rep counting → the analysis → the same result view
+as for a file). Screenshots go to /tmp/chainscan-*.png.
 
 Run: ``pytest -m browser`` (skipped when Chromium, chromedriver or selenium is missing).
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 
@@ -25,6 +27,7 @@ from browser_helpers import (
     missing_browser,
     quit_driver,
     screenshot,
+    wait_app_idle,
     wait_for_text,
     wait_until,
 )
@@ -119,7 +122,8 @@ def test_upload_a_video_and_the_annotated_video_plays(server, browser):
 
 @pytest.fixture
 def fake_camera_browser(tmp_path):
-    clip = make_y4m(ROOT / "test_videos" / "single_leg_stance_right.mp4", tmp_path / "camera.y4m", seconds=6)
+    # the whole clip (9 s: standing, then 3 squats); Chromium's fake camera loops it
+    clip = make_y4m(ROOT / "test_videos" / "double_leg_squat.mp4", tmp_path / "camera.y4m", seconds=9)
     driver = make_driver(("--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
                           f"--use-file-for-fake-video-capture={clip}"))
     try:
@@ -128,13 +132,56 @@ def fake_camera_browser(tmp_path):
         quit_driver(driver)
 
 
+def _set_number_input(driver, label: str, value: int) -> None:
+    """Type ``value`` into the st.number_input labelled ``label`` and commit it (Enter)."""
+    from selenium.webdriver.common.keys import Keys
+
+    box = wait_until(lambda: driver.find_element("css selector", f'input[aria-label="{label}"]'), 20,
+                     f"the {label!r} number input")
+    lo = box.get_attribute("min")
+    assert lo is None or int(float(lo)) <= value, f"{label}: the page allows no fewer than {lo}"
+    box.click()
+    box.send_keys(Keys.CONTROL, "a")
+    box.send_keys(str(value), Keys.ENTER)
+    wait_until(lambda: driver.find_element("css selector", f'input[aria-label="{label}"]')
+               .get_attribute("value") == str(value), 10, f"{label} = {value}")
+
+
+def _error_boxes(driver) -> list[str]:
+    sel = '[data-testid="stException"], [data-testid="stAlertContentError"]'
+    return [e.text for e in driver.find_elements("css selector", sel)]
+
+
+LIVE_REPS = 2
+
+
 def test_webcam_page_live_path_end_to_end(server, fake_camera_browser):
+    """Fake camera (the double-leg squat clip, looping) → WebRTC → frame callback → pose model →
+    setup check → countdown → rep counting in the timed test → screen_pose → the shared result view."""
     driver = fake_camera_browser
+    try:
+        _webcam_flow(driver, server)
+    except (AssertionError, TimeoutError) as e:
+        with contextlib.suppress(Exception):
+            screenshot(driver, "webcam-failure")
+        page = ""
+        with contextlib.suppress(Exception):
+            page = body_text(driver)[-1500:]
+        raise AssertionError(f"{e}\n--- page (end) ---\n{page}\n--- server log (end) ---\n{server.log(3000)}") from e
+
+
+def _webcam_flow(driver, server) -> None:
+    t_start = time.monotonic()
     _open(driver, server)
     wait_for_text(driver, SAMPLE_TEXT, timeout=90)
     click_sidebar_page(driver, "Screen with the webcam")
     wait_for_text(driver, "Screen with the webcam", timeout=30)
     wait_for_text(driver, "Camera off", timeout=30)
+    chosen = driver.execute_script(
+        "const b = document.querySelector('[data-testid=\"stSelectbox\"]');"
+        "return b ? b.textContent + ' ' + [...b.querySelectorAll('input')].map(i => i.value).join(' ') : ''")
+    assert "Double-leg squat" in chosen, chosen  # the default test
+    _set_number_input(driver, "Repetitions", LIVE_REPS)
     screenshot(driver, "3-webcam-before-start")
 
     iframe = wait_until(lambda: next((f for f in driver.find_elements("css selector", "iframe")
@@ -152,7 +199,7 @@ def test_webcam_page_live_path_end_to_end(server, fake_camera_browser):
         return m and int(m.group(1)) >= 5 and m
     m = wait_until(status, 60, "frames analysed by the frame callback")
     text = body_text(driver)
-    assert re.search(r"Setup|Get ready|Rep \d|leg: \d", text), text[-1500:]
+    assert re.search(r"Setup|Get ready|Rep \d|Double-leg squat", text), text[-1500:]
     fps = re.search(r"(\d+) frames/s analysed · (\d+) ms per frame · (\d+) dropped", text)
     assert fps, text[-1500:]
 
@@ -163,12 +210,50 @@ def test_webcam_page_live_path_end_to_end(server, fake_camera_browser):
         info = driver.execute_script("const v = arguments[0]; return [v.videoWidth, v.videoHeight, v.readyState]",
                                      video)
         assert info[0] > 0 and info[2] >= 2
-    time.sleep(1.0)  # let a few overlay frames arrive for the picture
-    screenshot(driver, "4-webcam-live")
-    # the protocol moves on by itself when the fake camera's person passes the setup check
+    screenshot(driver, "4-webcam-live", full_page=False)
+
+    # setup check passes by itself (whole body, frontal) → countdown → the timed test counting reps
+    seen: list[str] = []
+
+    def phase():
+        t = body_text(driver)
+        for name, pat in (("done", r"Recording finished"), ("test", rf"3 · {LIVE_REPS} × "),
+                          ("countdown", r"2 · Get ready"), ("setup", r"1 · Setup")):
+            if re.search(pat, t):
+                if not seen or seen[-1] != name:
+                    seen.append(name)
+                return name
+        return None
+
+    wait_until(lambda: phase() in ("countdown", "test", "done"), 30, "the setup check to pass (countdown)")
+    wait_until(lambda: phase() in ("test", "done"), 20, "the countdown to end (the timed test)")
+    screenshot(driver, "5-webcam-protocol", full_page=False)
+    # 2 reps of the clip take ~5 s (+1 s standing); the protocol's own limit is 30 s
     try:
-        wait_until(lambda: re.search(r"Get ready|Rep \d|leg: \d", body_text(driver)), 20, "the countdown")
-        screenshot(driver, "5-webcam-protocol")
-    except TimeoutError:
-        screenshot(driver, "5-webcam-still-in-setup")
-    print(f"live: {m.group(0)}; {fps.group(0)}")
+        wait_until(lambda: phase() == "done", 45, f"{LIVE_REPS} reps counted and the recording finished",
+                   interval=0.2)
+    except TimeoutError as e:
+        raise AssertionError(f"{e}; phases seen {seen}") from None
+    assert seen[-2:] == ["test", "done"], seen
+
+    # the shared result view: the test's header, the webcam source, the disclaimer, the tabs
+    wait_until(lambda: "not a diagnosis" in body_text(driver), 60, "the result view (disclaimer)")
+    wait_until(lambda: driver.find_elements("css selector", '[data-testid="stTab"]'), 30, "the result tabs")
+    wait_app_idle(driver, 60)  # the key frames and reports are drawn after the findings
+    text = body_text(driver)
+    assert "Recording finished" in text
+    heads = [h.text.strip() for h in driver.find_elements("css selector", "h3")]
+    assert "Double-leg squat" in heads, heads
+    assert "Webcam screening" in text, text[:3000]
+    assert "This is a movement screen, not a diagnosis" in text
+    assert "Findings" in text
+    reps = re.search(r"as chosen; (\d+) reps?", text)
+    # the recording starts with the countdown, so it may hold more squats than were counted
+    assert reps and int(reps.group(1)) >= LIVE_REPS, text[:3000]
+    assert not _error_boxes(driver), _error_boxes(driver)
+    assert "Traceback" not in text and "Nothing was recorded" not in text
+    screenshot(driver, "webcam-result")
+    wait_app_idle(driver, 60)  # resizing for the full-page shot can set off another run: still no error
+    assert not _error_boxes(driver) and "Double-leg squat" in body_text(driver), _error_boxes(driver)
+    print(f"live: {m.group(0)}; {fps.group(0)}; phases {seen}; screened reps {reps.group(1)}; "
+          f"{time.monotonic() - t_start:.0f} s")
