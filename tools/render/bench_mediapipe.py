@@ -19,55 +19,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 from pathlib import Path
 
-import cv2
-import mediapipe as mp
 import numpy as np
 
-MP_IDX = {"left_shoulder": 11, "right_shoulder": 12, "left_hip": 23, "right_hip": 24,
-          "left_knee": 25, "right_knee": 26, "left_ankle": 27, "right_ankle": 28}
-
-
-def fppa(H, K, A, side):
-    H, K, A = (np.asarray(x, dtype=float) for x in (H, K, A))
-    v1, v2 = H - K, A - K
-    ang = math.degrees(math.acos(np.clip(v1 @ v2 / (np.linalg.norm(v1) * np.linalg.norm(v2)), -1, 1)))
-    t = (K[1] - H[1]) / (A[1] - H[1]) if abs(A[1] - H[1]) > 1e-9 else 0.5
-    x_line = H[0] + t * (A[0] - H[0])
-    medial = -1.0 if side == "left" else 1.0
-    return (180.0 - ang) * (1.0 if (K[0] - x_line) * medial >= 0 else -1.0)
-
-
-def obliquity(p):
-    L, R = np.asarray(p["left_hip"]), np.asarray(p["right_hip"])
-    return math.degrees(math.atan2(L[1] - R[1], L[0] - R[0]))
-
-
-def lean(p):
-    mh = 0.5 * (np.asarray(p["left_hip"]) + np.asarray(p["right_hip"]))
-    ms = 0.5 * (np.asarray(p["left_shoulder"]) + np.asarray(p["right_shoulder"]))
-    return math.degrees(math.atan2(ms[0] - mh[0], mh[1] - ms[1]))
-
-
-def landmarks(video: Path):
-    cap = cv2.VideoCapture(str(video))
-    W = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH))
-    H = int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
-    det = []
-    with mp.solutions.pose.Pose(static_image_mode=False, model_complexity=1) as pose:
-        while True:
-            ok, frame = cap.read()
-            if not ok:
-                break
-            res = pose.process(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
-            if res.pose_landmarks is None:
-                det.append(None)
-            else:
-                lm = res.pose_landmarks.landmark
-                det.append({k: np.array([lm[i].x * W, lm[i].y * H]) for k, i in MP_IDX.items()})
-    return det
+from verify_mediapipe import MP_IDX, fppa, landmarks, lean, obliquity  # noqa: E402,F401
 
 
 def r(x, nd=2):

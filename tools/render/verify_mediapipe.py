@@ -32,6 +32,7 @@ MP_IDX = {
 
 
 def fppa(H, K, A, side):
+    H, K, A = (np.asarray(x, dtype=float) for x in (H, K, A))
     v1, v2 = H - K, A - K
     ang = math.degrees(math.acos(np.clip(v1 @ v2 / (np.linalg.norm(v1) * np.linalg.norm(v2)), -1, 1)))
     t = (K[1] - H[1]) / (A[1] - H[1]) if abs(A[1] - H[1]) > 1e-9 else 0.5
@@ -41,22 +42,22 @@ def fppa(H, K, A, side):
 
 
 def obliquity(p):
-    L, R = p["left_hip"], p["right_hip"]
+    L, R = np.asarray(p["left_hip"]), np.asarray(p["right_hip"])
     return math.degrees(math.atan2(L[1] - R[1], L[0] - R[0]))
 
 
 def lean(p):
-    mh = 0.5 * (p["left_hip"] + p["right_hip"])
-    ms = 0.5 * (p["left_shoulder"] + p["right_shoulder"])
+    mh = 0.5 * (np.asarray(p["left_hip"]) + np.asarray(p["right_hip"]))
+    ms = 0.5 * (np.asarray(p["left_shoulder"]) + np.asarray(p["right_shoulder"]))
     return math.degrees(math.atan2(ms[0] - mh[0], mh[1] - ms[1]))
 
 
-def run(video: Path):
-    gt = json.loads((video.parent / (video.stem + ".gt.json")).read_text())
+def landmarks(video: Path) -> list[dict | None]:
+    """MediaPipe Pose (bundled full model, tracking mode) on every frame: pixel points by name, or None."""
     cap = cv2.VideoCapture(str(video))
     W = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH))
     H = int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
-    det = []
+    det: list[dict | None] = []
     with mp.solutions.pose.Pose(static_image_mode=False, model_complexity=1) as pose:
         while True:
             ok, frame = cap.read()
@@ -68,6 +69,12 @@ def run(video: Path):
             else:
                 lm = res.pose_landmarks.landmark
                 det.append({k: np.array([lm[i].x * W, lm[i].y * H]) for k, i in MP_IDX.items()})
+    return det
+
+
+def run(video: Path):
+    gt = json.loads((video.parent / (video.stem + ".gt.json")).read_text())
+    det = landmarks(video)
     frames = gt["frames"]
     n = len(frames)
     assert len(det) == n, (len(det), n)
