@@ -12,6 +12,8 @@ if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null
     echo "note: chromium/chromedriver are missing and this is not root; the browser tests will be skipped"
   fi
 fi
+# what the run had to work with (helps read a failure on another machine)
+echo "machine: $(nproc) cores; $(df -h . | awk 'NR==2 {print $4 " free on " $6}'); $(chromium --version 2>/dev/null || echo 'no chromium')"
 python3 -m venv .venv
 .venv/bin/pip install -q -e ".[dev]"
 .venv/bin/pytest "$@"

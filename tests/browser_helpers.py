@@ -25,6 +25,8 @@ ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path(os.environ.get("CHAINSCAN_CHROMIUM", "/usr/bin/chromium"))
 CHROMEDRIVER = Path(os.environ.get("CHAINSCAN_CHROMEDRIVER", "/usr/bin/chromedriver"))
 SCREENSHOT_DIR = Path(os.environ.get("CHAINSCAN_SCREENSHOTS", "/tmp"))
+#: seconds any one WebDriver command may take before the test fails (instead of hanging)
+DRIVER_TIMEOUT_S = 90
 
 BASE_FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
               "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
@@ -111,7 +113,15 @@ def make_driver(extra_flags: tuple[str, ...] = (), *, width: int = 1400, height:
     for f in (*BASE_FLAGS, f"--user-data-dir={profile}", f"--window-size={width},{height}", *extra_flags):
         opts.add_argument(f)
     opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=opts)
+    # Selenium's HTTP client takes the socket default timeout, None = wait forever: a hung browser would
+    # stall the whole run. Every command to chromedriver now gives up after DRIVER_TIMEOUT_S.
+    old = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(DRIVER_TIMEOUT_S)
+    try:
+        driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=opts)
+    finally:
+        socket.setdefaulttimeout(old)
+    driver.command_executor.client_config.timeout = DRIVER_TIMEOUT_S
     driver.set_page_load_timeout(30)
     driver.set_script_timeout(30)
     driver._chainscan_profile = profile  # type: ignore[attr-defined]

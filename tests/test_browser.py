@@ -39,10 +39,11 @@ SAMPLE_TEXT = "bundled sample"
 
 
 @pytest.fixture(scope="module")
-def server():
+def server(tmp_path_factory):
     if not (ROOT / "app.py").is_file():
         pytest.skip("app.py does not exist yet")
-    srv = StreamlitServer()
+    data = tmp_path_factory.mktemp("dashboard-data")  # history and files of this run only
+    srv = StreamlitServer(env={"CHAINSCAN_DB": str(data / "history.db"), "CHAINSCAN_FILES": str(data / "files")})
     try:
         srv.wait_ready(timeout=60)
         yield srv
@@ -59,6 +60,23 @@ def browser():
         quit_driver(driver)
 
 
+@contextlib.contextmanager
+def explained(driver, server, name: str):
+    """On failure: a screenshot, the end of the page text and of the server log in the message."""
+    from selenium.common.exceptions import WebDriverException
+
+    try:
+        yield
+    except (AssertionError, TimeoutError, WebDriverException) as e:
+        with contextlib.suppress(Exception):
+            screenshot(driver, f"{name}-failure")
+        page = ""
+        with contextlib.suppress(Exception):
+            page = body_text(driver)[-1500:]
+        raise AssertionError(f"{type(e).__name__}: {e}\n--- page (end) ---\n{page}\n"
+                             f"--- server log (end) ---\n{server.log(3000)}") from e
+
+
 def _open(driver, server) -> None:
     driver.get(server.url)
     wait_until(lambda: driver.find_elements("css selector", '[data-testid="stSidebar"]'), 30, "the app to load")
@@ -71,6 +89,11 @@ def _video_state(driver, video) -> dict:
 
 
 def test_app_opens_with_the_sample_result(server, browser):
+    with explained(browser, server, "sample"):
+        _sample_result(browser, server)
+
+
+def _sample_result(browser, server) -> None:
     _open(browser, server)
     text = wait_for_text(browser, SAMPLE_TEXT, timeout=90)
     # the sample has been analysed and its result is shown with the shared result view
@@ -83,6 +106,11 @@ def test_app_opens_with_the_sample_result(server, browser):
 
 
 def test_upload_a_video_and_the_annotated_video_plays(server, browser):
+    with explained(browser, server, "upload"):
+        _upload_and_play(browser, server)
+
+
+def _upload_and_play(browser, server) -> None:
     _open(browser, server)
     wait_for_text(browser, SAMPLE_TEXT, timeout=90)
     clip = ROOT / "test_videos" / "double_leg_squat.mp4"
@@ -158,16 +186,8 @@ LIVE_REPS = 2
 def test_webcam_page_live_path_end_to_end(server, fake_camera_browser):
     """Fake camera (the double-leg squat clip, looping) → WebRTC → frame callback → pose model →
     setup check → countdown → rep counting in the timed test → screen_pose → the shared result view."""
-    driver = fake_camera_browser
-    try:
-        _webcam_flow(driver, server)
-    except (AssertionError, TimeoutError) as e:
-        with contextlib.suppress(Exception):
-            screenshot(driver, "webcam-failure")
-        page = ""
-        with contextlib.suppress(Exception):
-            page = body_text(driver)[-1500:]
-        raise AssertionError(f"{e}\n--- page (end) ---\n{page}\n--- server log (end) ---\n{server.log(3000)}") from e
+    with explained(fake_camera_browser, server, "webcam"):
+        _webcam_flow(fake_camera_browser, server)
 
 
 def _webcam_flow(driver, server) -> None:
