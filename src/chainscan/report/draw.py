@@ -364,12 +364,13 @@ def severity_legend(c: Canvas, note: str = "") -> Rect:
     return (x0, y0, x0 + box_w, y1)
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=512)
 def text_sprite(text: str, size: int, bold: bool, fill: RGB, outline: int
                 ) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
-    """``text`` rendered once (cached): RGB (h, w, 3) float32, alpha (h, w, 1) float32 in [0, 1], and the
-    offset of its top-left corner from the text origin (Pillow's "la" anchor). Drawing text per frame
-    with Pillow costs far more than blending a cached sprite."""
+    """``text`` rendered once (cached): RGB (h, w, 3) uint8, alpha (h, w, 1) uint8, and the offset of its
+    top-left corner from the text origin (Pillow's "la" anchor). Drawing text per frame with Pillow costs
+    far more than blending a cached sprite. The cache is bounded in entries and kept as uint8 (a few MB
+    even for 1080p text): per-frame texts such as angles change every frame and must not pile up."""
     from PIL import Image, ImageDraw
 
     fnt = font(size, bold)
@@ -378,9 +379,9 @@ def text_sprite(text: str, size: int, bold: bool, fill: RGB, outline: int
     img = Image.new("RGBA", (w, h), (0, 0, 0, 0))
     ImageDraw.Draw(img).text((-left, -top), text, font=fnt, fill=fill + (255,), stroke_width=outline,
                              stroke_fill=DARK + (255,))
-    a = np.asarray(img, dtype=np.float32)
-    alpha = a[:, :, 3:4] / 255.0
-    rgb = a[:, :, :3]
+    a = np.asarray(img, dtype=np.uint8)
+    alpha = np.ascontiguousarray(a[:, :, 3:4])
+    rgb = np.ascontiguousarray(a[:, :, :3])
     rgb.setflags(write=False)
     alpha.setflags(write=False)
     return rgb, alpha, (int(left), int(top))
@@ -394,7 +395,7 @@ def _blend(dst: np.ndarray, rgb: np.ndarray, alpha: np.ndarray, x: int, y: int) 
     if x1 <= x0 or y1 <= y0:
         return
     sx, sy = x0 - x, y0 - y
-    a = alpha[sy:sy + y1 - y0, sx:sx + x1 - x0]
+    a = alpha[sy:sy + y1 - y0, sx:sx + x1 - x0].astype(np.float32) * (1.0 / 255.0)
     roi = dst[y0:y1, x0:x1]
     roi[:] = (roi * (1.0 - a) + rgb[sy:sy + y1 - y0, sx:sx + x1 - x0] * a + 0.5).astype(np.uint8)
 
