@@ -247,8 +247,8 @@ def configs(bad_dir) -> dict[str, Path]:
 BAD_ARGS = {
     "test_nonsense": (["--test", "nonsense"], r"--test.*'nonsense' is not one of.*double_leg_squat", False),
     "side_up": (["--side", "up"], r"--side.*'up' is not one of.*left", False),
-    "max_fps_zero": (["--max-fps", "0"], r"--max-fps.*greater than or equal to 1", False),
-    "max_fps_negative": (["--max-fps", "-5"], r"--max-fps.*greater than or equal to 1", False),
+    "max_fps_negative": (["--max-fps", "-5"], r"--max-fps.*greater than or equal to 0", False),
+    "workers_negative": (["--workers", "-2"], r"--workers.*greater than or equal to 0", False),
     "max_fps_text": (["--max-fps", "fast"], r"--max-fps.*valid number", False),
     "min_visibility_above_1": (["--min-visibility", "2"], r"--min-visibility", False),
     "threshold_no_equals": (

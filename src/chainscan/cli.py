@@ -102,6 +102,19 @@ def _finish(result, out: Path, quiet: bool, started: float, extras=()) -> None:
         typer.echo(f"Wrote {', '.join(f.name for f in files)} to {out} in {time.perf_counter() - started:.1f} s.")
 
 
+MAX_FPS_OPT = typer.Option(30.0, "--max-fps", min=0.0,
+                           help="Analyse at most this many frames per second (default 30: 5 × the 6 Hz filter "
+                                "cut-off; 0 = every frame). A 60 fps clip then takes half the work.")
+WORKERS_OPT = typer.Option(0, "--workers", "-j", min=0,
+                           help="Processes for pose extraction (default 0 = one per core). 1 = this process only.")
+
+
+def _workers(n: int) -> int:
+    from .extract import default_workers
+
+    return n if n > 0 else default_workers()
+
+
 @app.command()
 def screen(
     video: Path = typer.Argument(..., help="Video of the test (mp4, mov, avi, webm, mkv), filmed from the front."),
@@ -110,8 +123,8 @@ def screen(
     side: SideChoice = SIDE_OPT,
     model: Optional[Path] = typer.Option(None, "--model", help="A MediaPipe pose_landmarker .task file "
                                          "(default: $CHAINSCAN_POSE_MODEL, else the model bundled with mediapipe)."),
-    max_fps: Optional[float] = typer.Option(None, "--max-fps", help="Analyse at most this many frames per second.",
-                                            min=1.0),
+    max_fps: float = MAX_FPS_OPT,
+    workers: int = WORKERS_OPT,
     baseline: Optional[Path] = typer.Option(None, "--baseline", help="A separate clip of quiet standing, used as the "
                                             "neutral reference instead of standing found in the clip."),
     config: Optional[Path] = CONFIG_OPT,
@@ -132,34 +145,38 @@ def screen(
     reps.csv, pose.npz, plan.json, key frames, annotated.mp4 (unless --no-video) and the --report files."""
     from .io.pose import quiet_native_logs
     from .io.video import check_video_path
-    from .pipeline import screen_video
-    from .report import outputs
+    from .run import ScreenOptions, screen_to_folder, split_list
+    from .summary import summary_text
 
     started = time.perf_counter()
     try:
-        cfg = _config(config, threshold, cutoff_hz, min_visibility, max_gap_s)
-        formats = outputs.parse_formats(report)
-        answers = _answers(pain, arch, sex)
+        opts = ScreenOptions(
+            config=_config(config, threshold, cutoff_hz, min_visibility, max_gap_s), test=_test(test),
+            side=_side(side), model_path=str(model) if model else None, max_fps=max_fps or None,
+            workers=_workers(workers), baseline_video=str(baseline) if baseline else None,
+            report_formats=_formats(report), write_video=not no_video, blur_faces=blur_faces, subject=subject,
+            pain=split_list(pain), arch=arch, sex=sex)
+        _answers(pain, arch, sex)  # a bad answer is reported before any work
         check_video_path(video)
         if baseline is not None:
             check_video_path(baseline)
         with quiet_native_logs() as real_stderr:
             progress_cb, stop = _progress_bar(quiet, video.name, real_stderr)
             try:
-                result, _ = screen_video(video, cfg, test=_test(test), side=_side(side), model_path=model,
-                                         max_fps=max_fps, baseline_video=baseline, progress=progress_cb)
+                result, files = screen_to_folder(video, out, opts, progress=progress_cb)
             finally:
                 stop()
-        result_dict = result.to_dict()
-        write_plan, plan = outputs.plan_step(result_dict, answers)
-        extras = [write_plan, outputs.keyframes_step(video, result, blur_faces)]
-        if not no_video:
-            extras.append(outputs.video_step(video, result, blur_faces))
-        extras.append(outputs.report_step(formats, plan, result_dict, subject))
-        with quiet_native_logs():
-            _finish(result, out, quiet, started, extras)
+        if not quiet:
+            typer.echo(summary_text(result))
+            typer.echo(f"Wrote {', '.join(f.name for f in files)} to {out} in {time.perf_counter() - started:.1f} s.")
     except ChainscanError as e:
         _fail(e)
+
+
+def _formats(report: str) -> tuple[str, ...]:
+    from .report import outputs
+
+    return outputs.parse_formats(report)
 
 
 @app.command()

@@ -1,17 +1,22 @@
-"""Video → PoseSequence: run a pose estimator over a video, frame by frame (streaming)."""
+"""Video → PoseSequence: run a pose estimator over a video, frame by frame (streaming), in one process
+or in parallel chunks (one process per core, see :func:`extract_pose`)."""
 
 from __future__ import annotations
 
+import multiprocessing as mp
 import os
+import queue as queue_mod
 from collections.abc import Callable
+from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
+from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import InsufficientData
-from .io.pose import PoseEstimator, PoseFrame
-from .io.video import VideoReader
+from .errors import ChainscanError, InsufficientData, VideoReadError
+from .io.pose import PoseEstimator, PoseFrame, make_estimator, quiet_native_logs
+from .io.video import FrameSelector, VideoReader, frame_times, probe
 from .landmarks import N_LANDMARKS
-from .types import PoseSequence
+from .types import PoseSequence, VideoMeta
 
 #: progress callback: (frames done, frames expected or 0 if unknown)
 Progress = Callable[[int, int], None]
@@ -19,9 +24,57 @@ Progress = Callable[[int, int], None]
 #: how many frames are re-examined for other people in view
 PEOPLE_CHECK_FRAMES = 5
 
+#: the default analysis rate: 5 × the 6 Hz low-pass cut-off, half the work of a 60 fps phone clip
+DEFAULT_MAX_FPS = 30.0
+#: a chunk starts this long before its first own frame; the tracker settles in these frames, which are dropped
+CHUNK_OVERLAP_S = 0.3
+#: below this many analysed frames per worker, starting processes costs more than it saves
+MIN_FRAMES_PER_WORKER = 150
 
-def extract_pose(video: str | os.PathLike, estimator: PoseEstimator, *, max_fps: float | None = None,
-                 progress: Progress | None = None, check_other_people: bool = True) -> PoseSequence:
+
+def default_workers() -> int:
+    """Worker processes for pose extraction: one per available core (at most 8)."""
+    try:
+        n = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # pragma: no cover - not Linux
+        n = os.cpu_count() or 1
+    return max(1, min(n, 8))
+
+
+def extract_pose(video: str | os.PathLike, estimator: PoseEstimator | None = None, *,
+                 max_fps: float | None = None, progress: Progress | None = None, check_other_people: bool = True,
+                 workers: int = 1, model_path: str | os.PathLike | None = None) -> PoseSequence:
+    """Run a pose model over every kept frame of ``video`` (``max_fps``: see VideoReader.frames).
+
+    With ``estimator`` (or ``workers`` = 1, or a short clip) the frames run through one model in this
+    process. Otherwise the clip is cut into ``workers`` chunks of equal frame count that run in parallel
+    processes, each with its own model (``model_path``, default the bundled one): each chunk seeks to
+    :data:`CHUNK_OVERLAP_S` before its first frame so the tracker has settled by then, and those overlap
+    frames are dropped. The frames kept are exactly those of a sequential read (planned from the
+    container's timestamp index); if the index cannot be read or a seek lands elsewhere, the sequential
+    path runs instead.
+    """
+    if max_fps is not None and max_fps <= 0:
+        raise ValueError("max_fps must be > 0")
+    if estimator is None and workers > 1:
+        plan = _plan_chunks(video, max_fps, workers, check_other_people)
+        if plan is not None:
+            try:
+                return _extract_parallel(video, plan, model_path, progress)
+            except _ChunkMismatch:
+                pass  # the container's index and the decoder disagree: read it in one go
+    own = estimator is None
+    est = estimator or make_estimator(model_path)
+    try:
+        return _extract_sequential(video, est, max_fps=max_fps, progress=progress,
+                                   check_other_people=check_other_people)
+    finally:
+        if own:
+            est.close()
+
+
+def _extract_sequential(video: str | os.PathLike, estimator: PoseEstimator, *, max_fps: float | None = None,
+                        progress: Progress | None = None, check_other_people: bool = True) -> PoseSequence:
     """Run ``estimator`` over every kept frame of ``video``.
 
     Landmarks are pixels of the upright frame. Frames where nobody is found are NaN rows.
@@ -29,8 +82,6 @@ def extract_pose(video: str | os.PathLike, estimator: PoseEstimator, *, max_fps:
     frame is released once the model has seen it (the several-people check runs on the frame at hand).
     Raises VideoReadError for unreadable input and InsufficientData when nobody is ever found.
     """
-    if max_fps is not None and max_fps <= 0:
-        raise ValueError("max_fps must be > 0")
     coords: list[np.ndarray] = []
     world: list[np.ndarray] = []
     times: list[float] = []
@@ -58,16 +109,171 @@ def extract_pose(video: str | os.PathLike, estimator: PoseEstimator, *, max_fps:
                 progress(k + 1, expected)
     if not coords:
         raise InsufficientData(f"{meta.source} has no frames to analyse; record a longer clip.")
-    arr = np.stack(coords)
+    return _sequence(np.stack(coords), np.stack(world), np.asarray(times, np.float64),
+                     np.asarray(indices, np.int64), meta, estimator.name, people_checks)
+
+
+def _sequence(arr: np.ndarray, world: np.ndarray, times: np.ndarray, indices: np.ndarray, meta: VideoMeta,
+              model: str, people_checks: list[bool]) -> PoseSequence:
     if not np.isfinite(arr[:, :, 0]).any():
         raise InsufficientData(
             f"Nobody was found in {meta.source}; film the whole body, facing the camera, in good light.")
     return PoseSequence(
         coords=np.ascontiguousarray(arr[:, :, :3]), visibility=np.ascontiguousarray(arr[:, :, 3]),
-        world=np.stack(world), timestamps=np.asarray(times, np.float64),
-        frame_indices=np.asarray(indices, np.int64), meta=meta, model=estimator.name,
+        world=world, timestamps=times, frame_indices=indices, meta=meta, model=model,
         extra={"other_people_checks": len(people_checks),
                "other_people_found": int(sum(people_checks))})
+
+
+# --------------------------------------------------------------------------------------------------
+# parallel chunks
+
+
+class _ChunkMismatch(Exception):
+    """A worker's frames do not match the plan (seek or timestamps differ): use the sequential path."""
+
+
+@dataclass(frozen=True)
+class _Chunk:
+    number: int
+    start: int            # first source frame read (a seek target; includes the overlap)
+    own_from: int         # first source frame whose landmarks this chunk contributes
+    stop: int             # source frames < stop
+    keep: np.ndarray      # source indices analysed (overlap included)
+    times: np.ndarray     # their planned timestamps
+    checks: tuple[int, ...]  # source indices to look for other people in
+
+
+@dataclass(frozen=True)
+class _Plan:
+    meta: VideoMeta
+    chunks: tuple[_Chunk, ...]
+    n_kept: int
+
+
+def _plan_chunks(video: str | os.PathLike, max_fps: float | None, workers: int,
+                 check_other_people: bool) -> _Plan | None:
+    """Split the kept frames into ``workers`` equal chunks, or None when one process is the better choice."""
+    meta = probe(video)
+    times = frame_times(video, meta.fps)
+    if times is None or len(times) < 2:
+        return None
+    sel = FrameSelector(max_fps, meta.fps)
+    kept = np.flatnonzero([sel.keep(float(t)) for t in times])
+    n = len(kept)
+    workers = min(workers, n // MIN_FRAMES_PER_WORKER)
+    if workers < 2:
+        return None
+    checks = set(kept[np.linspace(0, n - 1, PEOPLE_CHECK_FRAMES).astype(int)].tolist()) if check_other_people else set()
+    # equal work per chunk: every chunk after the first also runs its overlap (≈ CHUNK_OVERLAP_S of frames)
+    extra = min(int(round(CHUNK_OVERLAP_S * n / max(times[-1] - times[0], 1e-6))), n // (2 * workers))
+    share = (n + extra * (workers - 1)) / workers
+    bounds = np.round(np.concatenate([[0], share + (share - extra) * np.arange(workers)])).astype(int)
+    bounds[-1] = n
+    chunks = []
+    for k in range(workers):
+        a, b = int(bounds[k]), int(bounds[k + 1])
+        own_from = int(kept[a])
+        first = own_from
+        if k > 0:  # start earlier so the tracker has settled by the chunk's own first frame
+            t0 = times[own_from] - CHUNK_OVERLAP_S
+            first = int(kept[max(0, int(np.searchsorted(times[kept], t0)))])
+        stop = int(kept[b - 1]) + 1
+        keep = kept[(kept >= first) & (kept < stop)]
+        own_checks = tuple(sorted(i for i in checks if own_from <= i < stop))
+        chunks.append(_Chunk(k, first, own_from, stop, keep, times[keep], own_checks))
+    return _Plan(meta, tuple(chunks), n)
+
+
+_progress_queue = None
+
+
+def _init_worker(q) -> None:
+    global _progress_queue
+    _progress_queue = q
+
+
+def _run_chunk(video: str, chunk: _Chunk, model_path: str | None) -> dict:
+    """In a worker process: landmarks of ``chunk``'s kept frames (checked against the planned timestamps)."""
+    n = len(chunk.keep)
+    img = np.full((n, N_LANDMARKS, 4), np.nan, np.float32)
+    world = np.full((n, N_LANDMARKS, 3), np.nan, np.float32)
+    checks: list[bool] = []
+    with quiet_native_logs():
+        est = make_estimator(model_path)
+        try:
+            with VideoReader(video, decode_threads=1) as reader:
+                k = 0
+                for frame in reader.frames(start=chunk.start, stop=chunk.stop, keep=chunk.keep):
+                    if k >= n or frame.index != chunk.keep[k] or abs(frame.time_s - chunk.times[k]) > 1e-3:
+                        return {"mismatch": f"chunk {chunk.number}: frame {frame.index} at {frame.time_s:.4f} s"}
+                    pf = est.estimate(frame.rgb, frame.time_s)
+                    if pf is not None:
+                        img[k], world[k] = pf.image, pf.world
+                        if frame.index in chunk.checks:
+                            checks.append(_other_person_present(est, frame.rgb, pf))
+                    k += 1
+                    if _progress_queue is not None and (k % 10 == 0 or k == n):
+                        _progress_queue.put((chunk.number, k))
+                if k != n:
+                    return {"mismatch": f"chunk {chunk.number}: {k} of {n} frames read"}
+        finally:
+            est.close()
+    return {"img": img, "world": world, "checks": checks, "model": est.name}
+
+
+def _extract_parallel(video: str | os.PathLike, plan: _Plan, model_path: str | os.PathLike | None,
+                      progress: Progress | None) -> PoseSequence:
+    ctx = mp.get_context("spawn")  # never fork a process that runs MediaPipe threads
+    q = ctx.Queue()
+    done = [0] * len(plan.chunks)
+    own = [int(np.searchsorted(c.keep, c.own_from)) for c in plan.chunks]
+    expected = plan.n_kept
+    model = str(model_path) if model_path else None
+    with ProcessPoolExecutor(max_workers=len(plan.chunks), mp_context=ctx, initializer=_init_worker,
+                             initargs=(q,)) as pool:
+        futures = [pool.submit(_run_chunk, str(video), c, model) for c in plan.chunks]
+        try:
+            pending = set(futures)
+            while pending:
+                finished, pending = wait(pending, timeout=0.2, return_when=FIRST_EXCEPTION)
+                if any(f.exception() is not None for f in finished):
+                    break
+                _drain(q, done)
+                if progress is not None:
+                    progress(min(expected, sum(max(0, d - o) for d, o in zip(done, own))), expected)
+        except BaseException:
+            for f in futures:
+                f.cancel()
+            raise
+        results = []
+        for f in futures:
+            try:
+                results.append(f.result())
+            except ChainscanError:
+                raise
+            except Exception as e:  # noqa: BLE001 - a worker died: say so in one sentence
+                raise VideoReadError(f"Pose extraction of {plan.meta.source} failed in a worker process "
+                                     f"({type(e).__name__}: {e}); try again with --workers 1.") from None
+    for r in results:
+        if "mismatch" in r:
+            raise _ChunkMismatch(r["mismatch"])
+    parts = [(r["img"][o:], r["world"][o:], c.times[o:], c.keep[o:]) for r, c, o in zip(results, plan.chunks, own)]
+    checks = [x for r in results for x in r["checks"]]
+    if progress is not None:
+        progress(expected, expected)
+    return _sequence(np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]),
+                     np.concatenate([p[2] for p in parts]), np.concatenate([p[3] for p in parts]).astype(np.int64),
+                     plan.meta, results[0]["model"], checks)
+
+
+def _drain(q, done: list[int]) -> None:
+    while True:
+        try:
+            k, n = q.get_nowait()
+        except (queue_mod.Empty, OSError, ValueError):
+            return
+        done[k] = max(done[k], n)
 
 
 def _other_person_present(estimator: PoseEstimator, rgb: np.ndarray, main: PoseFrame) -> bool:

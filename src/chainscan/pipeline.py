@@ -12,7 +12,7 @@ from . import quality as q
 from .config import ScreeningConfig
 from .errors import QualityGateFailed
 from .extract import Progress, extract_pose
-from .io.pose import PoseEstimator, make_estimator
+from .io.pose import PoseEstimator
 from .io.video import probe
 from .landmarks import Landmark as L
 from .landmarks import Side
@@ -113,30 +113,26 @@ def screen_video(video: str | os.PathLike, config: ScreeningConfig | None = None
                  test: TestType | None = None, side: Side | None = None,
                  estimator: PoseEstimator | None = None, model_path: str | os.PathLike | None = None,
                  max_fps: float | None = None, baseline_video: str | os.PathLike | None = None,
-                 progress: Progress | None = None) -> tuple[ScreeningResult, PoseSequence]:
+                 progress: Progress | None = None, workers: int = 1) -> tuple[ScreeningResult, PoseSequence]:
     """Video → pose (the slow part) → ScreeningResult. Returns the result and the PoseSequence to cache.
 
-    If screening fails a blocking gate, the exception carries the pose in ``.pose`` for inspection.
+    ``workers`` > 1 runs pose extraction in that many parallel processes (see ``extract_pose``; not
+    with a given ``estimator``). If screening fails a blocking gate, the exception carries the pose in
+    ``.pose`` for inspection.
     """
     cfg = config or ScreeningConfig()
     cfg.validate()
     probe(video)  # a bad file is reported before the model is loaded
     if baseline_video is not None:
         probe(baseline_video)
-    own = estimator is None
-    est = estimator or make_estimator(model_path)
-    try:
-        base = None
-        if baseline_video is not None:
-            base_pose = extract_pose(baseline_video, est, max_fps=max_fps, check_other_people=False)
-            base = neutral_baseline(base_pose, cfg)
-            if own:  # tracking state must not carry over from one clip to the next
-                est.close()
-                est = make_estimator(model_path)
-        pose = extract_pose(video, est, max_fps=max_fps, progress=progress)
-    finally:
-        if own:
-            est.close()
+    base = None
+    if baseline_video is not None:
+        # its own model instance: tracking state must not carry over from one clip to the next
+        base_pose = extract_pose(baseline_video, estimator, max_fps=max_fps, check_other_people=False,
+                                 model_path=model_path)
+        base = neutral_baseline(base_pose, cfg)
+    pose = extract_pose(video, estimator, max_fps=max_fps, progress=progress, model_path=model_path,
+                        workers=workers if estimator is None else 1)
     try:
         return screen_pose(pose, cfg, test=test, side=side, baseline=base, max_fps=max_fps), pose
     except QualityGateFailed as e:

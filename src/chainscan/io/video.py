@@ -86,10 +86,13 @@ class VideoReader:
     ...         ...
     """
 
-    def __init__(self, path: str | os.PathLike) -> None:
+    def __init__(self, path: str | os.PathLike, *, decode_threads: int | None = None) -> None:
+        """``decode_threads``: FFmpeg decoder threads (default: FFmpeg's choice, one per core); the parallel
+        extraction uses 1 per process, which spends the least CPU per frame."""
         self.path = check_video_path(path)
         cv2 = _cv2()
-        cap = cv2.VideoCapture(str(self.path), cv2.CAP_FFMPEG)
+        params = [cv2.CAP_PROP_N_THREADS, int(decode_threads)] if decode_threads else []
+        cap = cv2.VideoCapture(str(self.path), cv2.CAP_FFMPEG, params)
         if not cap.isOpened():
             cap.release()
             raise VideoReadError(
@@ -136,12 +139,16 @@ class VideoReader:
             self._cap.release()
             self._cap = None
 
-    def frames(self, max_fps: float | None = None) -> Iterator[Frame]:
+    def frames(self, max_fps: float | None = None, *, start: int = 0, stop: int | None = None,
+               keep: np.ndarray | None = None) -> Iterator[Frame]:
         """Yield upright RGB frames with container timestamps (variable-frame-rate safe).
 
         ``max_fps``: keep at most this many frames per second of video (frames in between are
-        grabbed but not decoded to pixels). Raises VideoReadError if the stream ends well before
-        the frame count the container declares (a truncated file).
+        grabbed but not decoded to pixels); see :class:`FrameSelector`. ``start``/``stop``: read only
+        source frames ``start`` ≤ index < ``stop`` (``start`` > 0 seeks; used by the parallel
+        extraction, which checks the timestamps it gets against the container's index). ``keep``:
+        the sorted source indices to yield instead of ``max_fps`` selection. Raises VideoReadError
+        if the stream ends well before the frame count the container declares (a truncated file).
         """
         if self._cap is None:
             raise VideoReadError(f"{self.path.name} is closed; open it again.")
@@ -150,12 +157,15 @@ class VideoReader:
         self._started = True
         cv2 = _cv2()
         cap = self._cap
-        min_dt = (1.0 / max_fps) if max_fps else 0.0
-        next_due = -np.inf
-        last_t = -np.inf
+        select = FrameSelector(max_fps, self.meta.fps)
+        wanted = None if keep is None else set(np.asarray(keep, np.int64).tolist())
         index = 0
-        nominal_dt = 1.0 / self.meta.fps
-        while True:
+        if start > 0:
+            self._first = None
+            if not cap.set(cv2.CAP_PROP_POS_FRAMES, int(start)):
+                raise VideoReadError(f"{self.path.name} cannot be searched to frame {start}; read it from the start.")
+            index = int(start)
+        while stop is None or index < stop:
             if self._first is not None:
                 bgr, t = self._first
                 self._first = None
@@ -166,25 +176,82 @@ class VideoReader:
                     break
                 t = float(cap.get(cv2.CAP_PROP_POS_MSEC)) / 1000.0
                 bgr = None
-            if not np.isfinite(t) or t <= last_t:  # missing/duplicate pts: fall back to the nominal rate
-                t = (last_t + nominal_dt) if np.isfinite(last_t) else index * nominal_dt
-            last_t = t
-            keep = (not min_dt) or t + 1e-6 >= next_due
-            if keep:
+            t = select.time(t, index)
+            keep_it = (index in wanted) if wanted is not None else select.keep(t)
+            if keep_it:
                 if bgr is None:
                     ok, bgr = cap.retrieve()
                     if not ok or bgr is None:
                         break
-                if min_dt:
-                    next_due = next_due + min_dt if next_due + min_dt > t else t + min_dt
                 yield Frame(index=index, time_s=t, rgb=cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
             index += 1
             self.frames_read = index
         declared = self.meta.n_frames_declared
-        if declared > 0 and index < declared - max(3, int(0.1 * declared)):
+        if stop is None and declared > 0 and index < declared - max(3, int(0.1 * declared)):
             raise VideoReadError(
                 f"{self.path.name} stops after {index} of its {declared} frames: the file looks truncated "
                 "or damaged; copy or export it again.")
+
+
+class FrameSelector:
+    """Which frames ``--max-fps`` keeps, from their timestamps alone (so a plan made from the container's
+    index and a sequential read keep the very same frames).
+
+    A frame is kept when it is due: at least ``1 / max_fps`` after the previous due time, which then
+    advances by one interval (or restarts at the frame after a pause). Timestamps that are missing or do
+    not increase are replaced by the previous one plus the nominal frame interval.
+    """
+
+    def __init__(self, max_fps: float | None, nominal_fps: float) -> None:
+        self.min_dt = (1.0 / max_fps) if max_fps else 0.0
+        self.nominal_dt = 1.0 / nominal_fps
+        self.next_due = -np.inf
+        self.last_t = -np.inf
+
+    def time(self, t: float, index: int) -> float:
+        """The frame's timestamp, repaired if it is missing or does not increase."""
+        if not np.isfinite(t) or t <= self.last_t:
+            t = (self.last_t + self.nominal_dt) if np.isfinite(self.last_t) else index * self.nominal_dt
+        self.last_t = t
+        return t
+
+    def keep(self, t: float) -> bool:
+        if not self.min_dt:
+            return True
+        if t + 1e-6 < self.next_due:
+            return False
+        nd = self.next_due + self.min_dt
+        self.next_due = nd if nd > t else t + self.min_dt
+        return True
+
+
+def frame_times(path: str | os.PathLike, nominal_fps: float) -> np.ndarray | None:
+    """Presentation times (s, from the stream start, as OpenCV reports them) of every frame, read from the
+    container's packet index without decoding (PyAV), repaired as :class:`FrameSelector` does. None
+    when the index cannot be read or a packet has no timestamp (then only a sequential read is safe)."""
+    try:
+        import av
+    except ImportError:  # pragma: no cover - a core dependency
+        return None
+    try:
+        with av.open(str(path)) as c:
+            stream = c.streams.video[0]
+            tb = float(stream.time_base)
+            start = stream.start_time or 0
+            pts = []
+            for pkt in c.demux(stream):
+                if pkt.size == 0:   # the flushing packet at the end
+                    continue
+                if pkt.pts is None:
+                    return None
+                pts.append(pkt.pts)
+    except Exception:  # noqa: BLE001 - any container problem: fall back to the sequential read
+        return None
+    if not pts:
+        return None
+    raw = (np.sort(np.asarray(pts, np.int64)) - start) * tb
+    sel = FrameSelector(None, nominal_fps)
+    return np.array([sel.time(float(t), i) for i, t in enumerate(raw)], np.float64)
 
 
 def probe(path: str | os.PathLike) -> VideoMeta:
