@@ -254,6 +254,37 @@ def frame_times(path: str | os.PathLike, nominal_fps: float) -> np.ndarray | Non
     return np.array([sel.time(float(t), i) for i, t in enumerate(raw)], np.float64)
 
 
+def read_frames(path: str | os.PathLike, indices: set[int] | list[int]) -> dict[int, Frame]:
+    """The source frames ``indices`` of a video, found by seeking (a few frames of a long 1080p clip cost
+    milliseconds instead of decoding everything before them). Each seek is checked against the
+    container's timestamp index; when that cannot be read or does not match, the video is read from the
+    start instead. Frames past the end are simply absent from the result."""
+    wanted = sorted({int(i) for i in indices})
+    if not wanted:
+        return {}
+    with VideoReader(path) as reader:
+        meta = reader.meta
+    times = frame_times(path, meta.fps)
+    out: dict[int, Frame] = {}
+    if times is not None:
+        for i in wanted:
+            if i >= len(times):
+                continue
+            with VideoReader(path) as reader:
+                got = next(iter(reader.frames(start=i, stop=i + 1)), None)
+            if got is None or abs(got.time_s - times[i]) > 1e-3:
+                out = {}
+                break
+            out[i] = got
+        else:
+            return out
+    with VideoReader(path) as reader:  # sequential fallback
+        for fr in reader.frames(stop=wanted[-1] + 1):
+            if fr.index in wanted:
+                out[fr.index] = fr
+    return out
+
+
 def probe(path: str | os.PathLike) -> VideoMeta:
     """Metadata of a video without decoding it all (raises VideoReadError if it is not readable)."""
     with VideoReader(path) as v:

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ChainscanError
-from ..io.video import VideoReader, _cv2
+from ..io.video import VideoReader, _cv2, read_frames
 from ..landmarks import Side
 from ..result import ScreeningResult
 from ..types import Segment, TestType
@@ -120,7 +120,7 @@ def caption_for(result: ScreeningResult, kf: KeyFrame) -> Caption:
 def write_keyframes(video: str | os.PathLike, result: ScreeningResult, out_dir: str | os.PathLike, *,
                     blur_faces: bool = False) -> dict[str, Path]:
     """Write ``keyframe_left.png`` / ``keyframe_right.png`` (only the sides the test examined) into
-    ``out_dir``; returns {"left": path, ...}. Reads the video only up to the last key frame.
+    ``out_dir``; returns {"left": path, ...}. Seeks to the key frames (see ``read_frames``).
 
     Raises VideoReadError if the video cannot be read, ChainscanError if it is not the screened video,
     a key frame is missing from it, or the files cannot be written (no partial PNG is left).
@@ -131,19 +131,13 @@ def write_keyframes(video: str | os.PathLike, result: ScreeningResult, out_dir: 
     pose = result.pose
     # both sides may pick the same frame (e.g. the deepest rep of a double-leg squat): one read serves both
     wanted = {int(pose.frame_indices[kf.row]) for kf in chosen.values()}
-    frames: dict[int, tuple[np.ndarray, float]] = {}
     with VideoReader(video) as reader:
         meta = reader.meta
-        if (meta.width, meta.height) != (pose.meta.width, pose.meta.height):
-            raise ChainscanError(
-                f"{meta.source} is {meta.width}x{meta.height} but the result is of a {pose.meta.width}x"
-                f"{pose.meta.height} video ({pose.meta.source}); give the video that was screened.")
-        last = max(wanted)
-        for fr in reader.frames():
-            if fr.index in wanted:
-                frames[fr.index] = (fr.rgb, fr.time_s)
-            if fr.index >= last:
-                break
+    if (meta.width, meta.height) != (pose.meta.width, pose.meta.height):
+        raise ChainscanError(
+            f"{meta.source} is {meta.width}x{meta.height} but the result is of a {pose.meta.width}x"
+            f"{pose.meta.height} video ({pose.meta.source}); give the video that was screened.")
+    frames = {i: (fr.rgb, fr.time_s) for i, fr in read_frames(video, wanted).items()}
     missing = sorted(set(wanted) - set(frames))
     if missing:
         raise ChainscanError(

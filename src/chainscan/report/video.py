@@ -1,10 +1,11 @@
 """The annotated video: the source clip with the skeleton, knee angles, pelvis and trunk lines drawn,
 colour-coded by the findings, encoded as H.264 MP4 that browsers play.
 
-The source is re-read frame by frame (constant memory) and every frame is written, so the output has
-the source's frame count, size (made even) and nominal frame rate. Frames that were not analysed
-(``--max-fps``) show the landmarks of the analysed row nearest in time; frames where nobody was found
-show no skeleton. Encoding uses the ffmpeg binary of the ``imageio-ffmpeg`` package (libx264, yuv420p,
+The source is re-read frame by frame (constant memory) and the analysed frames are written: every frame
+when every frame was analysed, else (``--max-fps``, 30 by default) only those, at the analysed rate, each
+with its own landmarks. The size is the source's, scaled down to at most ``MAX_VIDEO_SIDE`` pixels on the
+long side and made even; frames where nobody was found show no skeleton.
+Encoding uses the ffmpeg binary of the ``imageio-ffmpeg`` package (libx264, yuv420p,
 ``+faststart``): OpenCV's VideoWriter has no H.264 encoder that browsers play.
 """
 
@@ -22,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ChainscanError
-from ..io.video import VideoReader
+from ..io.video import VideoReader, _cv2
 from ..landmarks import SKELETON_EDGES, Side
 from ..landmarks import Landmark as L
 from ..result import ScreeningResult
@@ -64,9 +65,11 @@ class Caption:
 class Annotator:
     """Draws one result's overlay on frames of its video (see the module docstring for what)."""
 
-    def __init__(self, result: ScreeningResult, width: int, height: int) -> None:
+    def __init__(self, result: ScreeningResult, width: int, height: int, *, scale: float = 1.0) -> None:
+        """Draw on frames of ``width`` × ``height``: the video's size times ``scale`` (landmarks are scaled)."""
         self.result = result
         self.width, self.height = width, height
+        self._xy = result.clean.xy * scale if scale != 1.0 else result.clean.xy
         self.style = Style.for_frame(width, height)
         f = result.findings
         self.knee_sev = {s: worst_severity([x.severity for x in f if (x.code in _KNEE_CODES and x.side is s)
@@ -120,7 +123,7 @@ class Annotator:
     def _body_box(self, row: int | None) -> tuple[float, float, float, float] | None:
         if row is None:
             return None
-        xy = self.result.clean.xy[row]
+        xy = self._xy[row]
         ok = np.all(np.isfinite(xy), axis=1)
         if not ok.any():
             return None
@@ -145,7 +148,7 @@ class Annotator:
 
     def _skeleton(self, c: Canvas, row: int) -> None:
         st = self.style
-        xy = self.result.clean.xy[row]
+        xy = self._xy[row]
         series = self.result.series
 
         def p(lm: L) -> np.ndarray:
@@ -299,9 +302,25 @@ def _rate(fps: float) -> str:
     return f"{fr.numerator}/{fr.denominator}"
 
 
+#: the annotated video's longest side, pixels: sharp in a browser or on a phone, and 2.25× fewer pixels to draw
+#: and encode than 1080p
+MAX_VIDEO_SIDE = 1280
+
+
+def _output_size(w: int, h: int, max_side: int | None) -> tuple[int, int, float]:
+    """Even output size within ``max_side`` (H.264 needs even sizes) and the scale from the source."""
+    s = min(1.0, max_side / max(w, h)) if max_side else 1.0
+    ow, oh = int(round(w * s)), int(round(h * s))
+    return ow + (ow % 2), oh + (oh % 2), s
+
+
 def write_annotated_video(video: str | os.PathLike, result: ScreeningResult, out_path: str | os.PathLike, *,
-                          blur_faces: bool = False, progress: Progress | None = None) -> Path:
-    """Write ``video`` with ``result``'s overlay drawn on every frame to ``out_path`` (H.264 MP4).
+                          blur_faces: bool = False, progress: Progress | None = None,
+                          max_side: int | None = MAX_VIDEO_SIDE) -> Path:
+    """Write the analysed frames of ``video`` with ``result``'s overlay to ``out_path`` (H.264 MP4).
+
+    The video holds the frames that were analysed (with ``--max-fps 30`` a 60 fps clip gives a 30 fps video,
+    each frame with its own landmarks) and is scaled down to at most ``max_side`` pixels (None: source size).
 
     The file appears only when complete (written to a temporary file beside it, then renamed).
     Raises VideoReadError if the video cannot be read and ChainscanError if it is not the video
@@ -317,10 +336,13 @@ def write_annotated_video(video: str | os.PathLike, result: ScreeningResult, out
                 f"{meta.source} is {meta.width}x{meta.height} but the result is of a {pm.width}x{pm.height} "
                 f"video ({pm.source}); give the video that was screened.")
         w, h = meta.width, meta.height
-        ew, eh = w + (w % 2), h + (h % 2)
-        ann = Annotator(result, w, h)
+        ew, eh, scale = _output_size(w, h, max_side)
+        ann = Annotator(result, ew, eh, scale=scale)
         lookup = RowLookup(result)
-        boxes = privacy.face_boxes(head_points(result), w, h) if blur_faces else None
+        boxes = privacy.face_boxes(head_points(result) * scale, ew, eh) if blur_faces else None
+        fi = np.asarray(result.pose.frame_indices)
+        subsampled = len(fi) < meta.n_frames_declared - max(3, int(0.1 * meta.n_frames_declared))
+        out_fps = result.pose.fps if subsampled else meta.fps
         try:
             out.parent.mkdir(parents=True, exist_ok=True)
         except OSError as e:
@@ -331,7 +353,7 @@ def write_annotated_video(video: str | os.PathLike, result: ScreeningResult, out
         # ffmpeg creates the temporary file itself (ordinary permissions); it is renamed when complete
         tmp = out.parent / f".{out.stem}-{uuid.uuid4().hex[:8]}.part.mp4"
         cmd = [exe, "-hide_banner", "-loglevel", "error", "-nostdin", "-y",
-               "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{ew}x{eh}", "-framerate", _rate(meta.fps),
+               "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{ew}x{eh}", "-framerate", _rate(out_fps),
                "-i", "pipe:0", "-an", "-c:v", "libx264", "-preset", "veryfast", "-crf", "22",
                "-pix_fmt", "yuv420p", "-movflags", "+faststart", "-f", "mp4", str(tmp)]
         ok = False
@@ -344,19 +366,20 @@ def write_annotated_video(video: str | os.PathLike, result: ScreeningResult, out
                         f"The video encoder ffmpeg could not be started ({e.strerror}: {exe}); "
                         "reinstall imageio-ffmpeg or unset IMAGEIO_FFMPEG_EXE.") from None
                 assert proc.stdin is not None
-                total = meta.n_frames_declared
+                total = len(fi) if subsampled else meta.n_frames_declared
                 done = 0
                 broken = False
                 try:
-                    for frame in reader.frames():
+                    for frame in reader.frames(keep=fi if subsampled else None):
                         row, around = lookup(frame.index, frame.time_s)
                         box = None
                         if boxes is not None:
                             for r in around:
                                 box = privacy.union(box, boxes[r])
-                        rgb = ann.draw(frame.rgb, row, frame.time_s, face_box=box)
+                        rgb = frame.rgb
                         if (ew, eh) != (w, h):
-                            rgb = np.pad(rgb, ((0, eh - h), (0, ew - w), (0, 0)), mode="edge")
+                            rgb = _cv2().resize(rgb, (ew, eh), interpolation=_cv2().INTER_LINEAR)
+                        rgb = ann.draw(rgb, row, frame.time_s, face_box=box)
                         try:
                             proc.stdin.write(np.ascontiguousarray(rgb).tobytes())
                         except (BrokenPipeError, OSError):
