@@ -191,6 +191,44 @@ def test_odd_sized_video_is_padded_to_even(tmp_path):
     assert abs(len(_frames(out)) - pose.n_frames) <= 1
 
 
+def test_video_of_a_subsampled_large_clip_has_the_analysed_frames_at_most_1280_px(tmp_path):
+    """A 60 fps 1080x1920 clip analysed at 30 fps: the annotated video is 30 fps, one frame per analysed
+    row, scaled to 720x1280 (and the overlay is drawn where the scaled landmarks are)."""
+    clip = make_squat(n_reps=1, seed=3, stand_s=0.5)
+    p = clip.pose
+    n = p.n_frames
+    big = 1.5  # the synthetic clip is 720x1280
+    c = p.coords.copy()
+    c[..., :3] *= big
+    pose = PoseSequence(coords=c, visibility=p.visibility.copy(), world=p.world.copy(),
+                        timestamps=np.arange(n) / 30.0, frame_indices=np.arange(n) * 2,
+                        meta=dataclasses.replace(p.meta, width=1080, height=1920, fps=60.0, n_frames_declared=2 * n),
+                        model=p.model)
+    result = screen_pose(pose)
+    video = _textured_clip(tmp_path / "big60.mp4", 2 * n, fps=60, size=(1080, 1920))
+    out = write_annotated_video(video, result, tmp_path / "big.mp4")
+    info = _probe(out)
+    assert re.search(r"Video: h264\b.*yuv420p.*720x1280", info), info
+    assert re.search(r"\b30 fps\b", info), info
+    frames = _frames(out)
+    assert abs(len(frames) - n) <= 1
+    row = int(np.argmax(p.coords[:, L.LEFT_KNEE, 1]))  # the deepest frame
+    knee = (p.coords[row, L.LEFT_KNEE, :2] * big * (1280 / 1920)).round().astype(int)
+    source = cv2.resize(_frames(video)[2 * row], (720, 1280), interpolation=cv2.INTER_LINEAR).astype(int)
+    diff = np.abs(frames[row].astype(int) - source).max(axis=2)
+    assert np.median(diff) < 20  # it is the source, scaled
+
+    def marked(pt: np.ndarray) -> float:
+        y, x = int(pt[1]), int(pt[0])
+        if not (5 <= x < diff.shape[1] - 5 and 5 <= y < diff.shape[0] - 5):
+            return 0.0  # off the frame: nothing drawn there
+        return float((diff[y - 5:y + 6, x - 5:x + 6] > 80).mean())
+
+    assert marked(knee) > 0.5  # the knee marker sits on the scaled knee ...
+    unscaled = (p.coords[row, L.LEFT_KNEE, :2] * big).round().astype(int)
+    assert marked(unscaled) < 0.2, marked(unscaled)  # ... not where the full-size landmark would be
+
+
 # --------------------------------------------------------------------------------------------------
 # key frames
 
