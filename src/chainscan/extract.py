@@ -7,7 +7,7 @@ import multiprocessing as mp
 import os
 import queue as queue_mod
 from collections.abc import Callable
-from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 
 import numpy as np
@@ -230,34 +230,36 @@ def _extract_parallel(video: str | os.PathLike, plan: _Plan, model_path: str | o
     own = [int(np.searchsorted(c.keep, c.own_from)) for c in plan.chunks]
     expected = plan.n_kept
     model = str(model_path) if model_path else None
-    with ProcessPoolExecutor(max_workers=len(plan.chunks), mp_context=ctx, initializer=_init_worker,
-                             initargs=(q,)) as pool:
+    pool = ProcessPoolExecutor(max_workers=len(plan.chunks), mp_context=ctx, initializer=_init_worker,
+                               initargs=(q,))
+    ok = False
+    try:
         futures = [pool.submit(_run_chunk, str(video), c, model) for c in plan.chunks]
-        try:
-            pending = set(futures)
-            while pending:
-                finished, pending = wait(pending, timeout=0.2, return_when=FIRST_EXCEPTION)
-                if any(f.exception() is not None for f in finished):
-                    break
-                _drain(q, done)
-                if progress is not None:
-                    progress(min(expected, sum(max(0, d - o) for d, o in zip(done, own))), expected)
-        except BaseException:
-            for f in futures:
-                f.cancel()
-            raise
-        results = []
+        pending = set(futures)
+        while pending:
+            finished, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+            # a failed or mismatched chunk decides the outcome: stop the others at once
+            if any(f.exception() is not None or "mismatch" in f.result() for f in finished):
+                break
+            _drain(q, done)
+            if progress is not None:
+                progress(min(expected, sum(max(0, d - o) for d, o in zip(done, own))), expected)
         for f in futures:
-            try:
-                results.append(f.result())
-            except ChainscanError:
-                raise
-            except Exception as e:  # noqa: BLE001 - a worker died: say so in one sentence
+            if f.done() and f.exception() is not None:
+                e = f.exception()
+                if isinstance(e, ChainscanError):
+                    raise e
                 raise VideoReadError(f"Pose extraction of {plan.meta.source} failed in a worker process "
                                      f"({type(e).__name__}: {e}); try again with --workers 1.") from None
-    for r in results:
-        if "mismatch" in r:
-            raise _ChunkMismatch(r["mismatch"])
+            if f.done() and "mismatch" in f.result():
+                raise _ChunkMismatch(f.result()["mismatch"])
+        results = [f.result() for f in futures]
+        ok = True
+    finally:
+        if not ok:  # an error, a mismatch or Ctrl-C: end the workers now rather than after their chunks
+            for proc in list(getattr(pool, "_processes", {}).values()):
+                proc.terminate()
+        pool.shutdown(wait=True, cancel_futures=True)
     parts = [(r["img"][o:], r["world"][o:], c.times[o:], c.keep[o:]) for r, c, o in zip(results, plan.chunks, own)]
     checks = [x for r in results for x in r["checks"]]
     if progress is not None:

@@ -236,6 +236,8 @@ def frame_times(path: str | os.PathLike, nominal_fps: float) -> np.ndarray | Non
     try:
         with av.open(str(path)) as c:
             stream = c.streams.video[0]
+            if stream.time_base is None:
+                return None
             tb = float(stream.time_base)
             start = stream.start_time or 0
             pts = []
