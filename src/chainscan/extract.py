@@ -3,11 +3,14 @@ or in parallel chunks (one process per core, see :func:`extract_pose`)."""
 
 from __future__ import annotations
 
-import multiprocessing as mp
+import contextlib
 import os
-import queue as queue_mod
+import pickle
+import subprocess
+import sys
+import threading
+import time
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 
 import numpy as np
@@ -185,15 +188,8 @@ def _plan_chunks(video: str | os.PathLike, max_fps: float | None, workers: int,
     return _Plan(meta, tuple(chunks), n)
 
 
-_progress_queue = None
-
-
-def _init_worker(q) -> None:
-    global _progress_queue
-    _progress_queue = q
-
-
-def _run_chunk(video: str, chunk: _Chunk, model_path: str | None) -> dict:
+def _run_chunk(video: str, chunk: _Chunk, model_path: str | None,
+               report: Callable[[int], None] | None = None) -> dict:
     """In a worker process: landmarks of ``chunk``'s kept frames (checked against the planned timestamps)."""
     n = len(chunk.keep)
     img = np.full((n, N_LANDMARKS, 4), np.nan, np.float32)
@@ -213,8 +209,8 @@ def _run_chunk(video: str, chunk: _Chunk, model_path: str | None) -> dict:
                         if frame.index in chunk.checks:
                             checks.append(_other_person_present(est, frame.rgb, pf))
                     k += 1
-                    if _progress_queue is not None and (k % 10 == 0 or k == n):
-                        _progress_queue.put((chunk.number, k))
+                    if report is not None and (k % 10 == 0 or k == n):
+                        report(k)
                 if k != n:
                     return {"mismatch": f"chunk {chunk.number}: {k} of {n} frames read"}
         finally:
@@ -224,42 +220,37 @@ def _run_chunk(video: str, chunk: _Chunk, model_path: str | None) -> dict:
 
 def _extract_parallel(video: str | os.PathLike, plan: _Plan, model_path: str | os.PathLike | None,
                       progress: Progress | None) -> PoseSequence:
-    ctx = mp.get_context("spawn")  # never fork a process that runs MediaPipe threads
-    q = ctx.Queue()
-    done = [0] * len(plan.chunks)
+    """One ``python -m chainscan._chunk_worker`` process per chunk. Plain subprocesses rather than
+    multiprocessing: nothing re-imports the caller's main module (a Streamlit page, a notebook or a
+    script without a ``__main__`` guard would otherwise run again in every worker)."""
+    model = str(model_path) if model_path else None
+    workers = [_Worker(str(video), c, model) for c in plan.chunks]
     own = [int(np.searchsorted(c.keep, c.own_from)) for c in plan.chunks]
     expected = plan.n_kept
-    model = str(model_path) if model_path else None
-    pool = ProcessPoolExecutor(max_workers=len(plan.chunks), mp_context=ctx, initializer=_init_worker,
-                               initargs=(q,))
     ok = False
     try:
-        futures = [pool.submit(_run_chunk, str(video), c, model) for c in plan.chunks]
-        pending = set(futures)
-        while pending:
-            finished, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
-            # a failed or mismatched chunk decides the outcome: stop the others at once
-            if any(f.exception() is not None or "mismatch" in f.result() for f in finished):
-                break
-            _drain(q, done)
+        while not all(w.finished for w in workers):
+            if any(w.finished and "img" not in w.result for w in workers):
+                break  # a failed or mismatched chunk decides the outcome: stop the others at once
+            time.sleep(0.1)
             if progress is not None:
-                progress(min(expected, sum(max(0, d - o) for d, o in zip(done, own))), expected)
-        for f in futures:
-            if f.done() and f.exception() is not None:
-                e = f.exception()
-                if isinstance(e, ChainscanError):
-                    raise e
+                progress(min(expected, sum(max(0, w.done - o) for w, o in zip(workers, own))), expected)
+        for w in workers:
+            if not w.finished:
+                continue
+            r = w.result
+            if "error" in r:
+                raise r["error"]
+            if "crash" in r:
                 raise VideoReadError(f"Pose extraction of {plan.meta.source} failed in a worker process "
-                                     f"({type(e).__name__}: {e}); try again with --workers 1.") from None
-            if f.done() and "mismatch" in f.result():
-                raise _ChunkMismatch(f.result()["mismatch"])
-        results = [f.result() for f in futures]
+                                     f"({r['crash']}); try again with --workers 1.")
+            if "mismatch" in r:
+                raise _ChunkMismatch(r["mismatch"])
+        results = [w.result for w in workers]
         ok = True
     finally:
-        if not ok:  # an error, a mismatch or Ctrl-C: end the workers now rather than after their chunks
-            for proc in list(getattr(pool, "_processes", {}).values()):
-                proc.terminate()
-        pool.shutdown(wait=True, cancel_futures=True)
+        for w in workers:
+            w.stop(kill=not ok)
     parts = [(r["img"][o:], r["world"][o:], c.times[o:], c.keep[o:]) for r, c, o in zip(results, plan.chunks, own)]
     checks = [x for r in results for x in r["checks"]]
     if progress is not None:
@@ -269,13 +260,82 @@ def _extract_parallel(video: str | os.PathLike, plan: _Plan, model_path: str | o
                      plan.meta, results[0]["model"], checks)
 
 
-def _drain(q, done: list[int]) -> None:
-    while True:
+class _Worker:
+    """A chunk worker process and the thread that reads its progress lines and its pickled result."""
+
+    def __init__(self, video: str, chunk: _Chunk, model: str | None) -> None:
+        self.done = 0
+        self.result: dict = {}
+        self.finished = False
+        self.proc = subprocess.Popen([sys.executable, "-m", "chainscan._chunk_worker"], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        self._payload = pickle.dumps((video, chunk, model))
+        self._thread = threading.Thread(target=self._talk, daemon=True)
+        self._thread.start()
+
+    def _talk(self) -> None:
         try:
-            k, n = q.get_nowait()
-        except (queue_mod.Empty, OSError, ValueError):
-            return
-        done[k] = max(done[k], n)
+            assert self.proc.stdin is not None and self.proc.stdout is not None
+            self.proc.stdin.write(self._payload)
+            self.proc.stdin.close()
+            out = self.proc.stdout
+            while True:
+                line = out.readline()
+                if not line:
+                    self.result = {"crash": f"the worker ended with exit code {self.proc.wait()}"}
+                    break
+                if line.startswith(b"P "):
+                    self.done = int(line[2:])
+                elif line.startswith(b"R "):
+                    self.result = pickle.loads(out.read(int(line[2:])))
+                    break
+        except Exception as e:  # noqa: BLE001 - reported as a crash of this worker
+            self.result = {"crash": f"{type(e).__name__}: {e}"}
+        finally:
+            self.finished = True
+
+    def stop(self, kill: bool) -> None:
+        if kill and self.proc.poll() is None:
+            self.proc.kill()
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:  # pragma: no cover
+            self.proc.kill()
+            self.proc.wait()
+        self._thread.join(timeout=5)
+        for f in (self.proc.stdin, self.proc.stdout):
+            if f is not None:
+                with contextlib.suppress(OSError):
+                    f.close()
+
+
+def worker_main() -> None:
+    """Entry point of ``python -m chainscan._chunk_worker``: one chunk in, progress lines and a result out."""
+    proto = os.fdopen(os.dup(1), "wb")
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)  # nothing a library prints may corrupt the protocol
+    os.close(devnull)
+    video, chunk, model = pickle.load(sys.stdin.buffer)
+
+    def report(k: int) -> None:
+        proto.write(b"P %d\n" % k)
+        proto.flush()
+
+    try:
+        res = _run_chunk(video, chunk, model, report)
+    except ChainscanError as e:
+        res = {"error": e}
+    except Exception as e:  # noqa: BLE001 - reported to the parent, which says it in one sentence
+        res = {"crash": f"{type(e).__name__}: {e}"}
+    try:
+        data = pickle.dumps(res)
+    except Exception as e:  # noqa: BLE001 - an exception that cannot be pickled
+        data = pickle.dumps({"crash": f"{type(res.get('error')).__name__}: {e}"})
+    proto.write(b"R %d\n" % len(data))
+    proto.write(data)
+    proto.flush()
+
+
 
 
 def _other_person_present(estimator: PoseEstimator, rgb: np.ndarray, main: PoseFrame) -> bool:

@@ -17,6 +17,7 @@ import streamlit as st
 from .. import pipeline
 from ..config import ScreeningConfig
 from ..errors import ChainscanError, ConfigError, QualityGateFailed
+from ..extract import DEFAULT_MAX_FPS, default_workers
 from ..io.video import check_video_path
 from ..landmarks import Side
 from ..result import ScreeningResult
@@ -58,9 +59,9 @@ class Clip:
     error: str | None = None
 
 
-def _model_settings() -> dict[str, str | None]:
+def _model_settings() -> dict[str, str | float | None]:
     """What, besides the clip, decides the landmarks (part of the pose cache key)."""
-    return {"model": os.environ.get("CHAINSCAN_POSE_MODEL") or None, "max_fps": None}
+    return {"model": os.environ.get("CHAINSCAN_POSE_MODEL") or None, "max_fps": DEFAULT_MAX_FPS}
 
 
 def friendly(e: ChainscanError, path: Path | None = None) -> str:
@@ -87,7 +88,9 @@ def analyse_file(path: str | os.PathLike, *, test: TestType | None = None, side:
         return pipeline.screen_pose(cached, cfg, test=test, side=side), cached
     state.count_model_run()
     try:
-        result, pose = pipeline.screen_video(p, cfg, test=test, side=side, progress=progress)
+        # as `chainscan screen`: at most 30 frames/s, one pose-extraction process per core
+        result, pose = pipeline.screen_video(p, cfg, test=test, side=side, progress=progress,
+                                             max_fps=DEFAULT_MAX_FPS, workers=default_workers())
     except QualityGateFailed as e:      # landmarks exist (e.g. a side view): keep them, the answer won't change
         if isinstance(e.pose, PoseSequence):
             state.remember_pose(key, e.pose)
