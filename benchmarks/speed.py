@@ -1,0 +1,472 @@
+"""Benchmark: how fast chainscan screens a phone clip, side by side with the naive loop, in one run.
+
+    .venv/bin/python benchmarks/speed.py                  # full run (~10 min), writes docs/performance.md
+    .venv/bin/python benchmarks/speed.py --short --out /tmp/perf.md     # a quick check (CI)
+    .venv/bin/python benchmarks/speed.py --clip PHONE.mp4 --long-minutes 0
+
+Prints numbers; not a test. Every measurement runs in a fresh process; peak RSS is the largest sum of
+resident memory over that process and its children (sampled every 50 ms from /proc).
+
+The clip (cached in benchmarks/.cache): without --clip, a 30 s, 1080x1920, 60 fps H.264 "phone clip" made
+from real footage when ../shared/realdata is present (Pose2Sim balance cam02, played forward and backward),
+else from the rendered sample test_videos/single_leg_squat_left_valgus.mp4 scaled up. --short uses a 10 s
+540x960 60 fps clip of the rendered sample.
+
+Measured: the naive loop (OpenCV decode + one MediaPipe call per frame, one process — what hobby apps do);
+pose extraction at every frame / at most 30 fps, in one process / one per core; `chainscan screen` end to end
+with and without the annotated video; agreement of every angle with the every-frame single-process run;
+re-analysis time; peak RSS on a long clip (--long-minutes); the live webcam path (benchmarks/live.py);
+`chainscan batch` over several clips.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CACHE = ROOT / "benchmarks" / ".cache" / "speed"
+REALDATA = ROOT.parent / "shared" / "realdata"
+PY = sys.executable
+
+
+# --------------------------------------------------------------------------------------------------
+# clips
+
+def _ffmpeg() -> str:
+    import imageio_ffmpeg
+
+    return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+def _encode(args: list[str], out: Path) -> Path:
+    if out.is_file():
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".part.mp4")
+    subprocess.run([_ffmpeg(), "-v", "error", "-y", *args, "-c:v", "libx264", "-preset", "veryfast", "-bf", "0",
+                    "-g", "60", "-pix_fmt", "yuv420p", "-movflags", "+faststart", str(tmp)], check=True)
+    tmp.replace(out)
+    return out
+
+
+def phone_clip() -> tuple[Path, str]:
+    cam = REALDATA / "pose2sim_balance" / "videos" / "cam02.mp4"
+    if cam.is_file():
+        out = CACHE / "phone_pose2sim_1080p60_30s.mp4"
+        _encode(["-i", str(cam), "-filter_complex",
+                 "[0:v]split[a][b];[b]reverse[r];[a][r]concat=n=2:v=1[p];[p]loop=loop=8:size=200:start=0,"
+                 "setpts=N/60/TB", "-r", "60", "-b:v", "12M", "-t", "30"], out)
+        return out, ("real footage: Pose2Sim balance cam02 (one person, single-leg stance), 1080x1920, played "
+                     "forward and backward to 30 s, 60 fps, H.264 12 Mb/s, no B-frames")
+    src = ROOT / "test_videos" / "single_leg_squat_left_valgus.mp4"
+    out = CACHE / "phone_rendered_1080p60_30s.mp4"
+    _encode(["-stream_loop", "2", "-i", str(src), "-vf",
+             "scale=1080:1920:flags=bicubic,minterpolate=fps=60:mi_mode=blend", "-b:v", "12M", "-t", "30"], out)
+    return out, ("rendered sample (single-leg squats) scaled to 1080x1920, 60 fps (blended in-between frames), "
+                 "30 s, H.264 12 Mb/s, no B-frames")
+
+
+def short_clip() -> tuple[Path, str]:
+    src = ROOT / "test_videos" / "single_leg_squat_left_valgus.mp4"
+    out = CACHE / "short_540p60_10s.mp4"
+    _encode(["-i", str(src), "-vf", "fps=60", "-crf", "18", "-t", "10"], out)
+    return out, "rendered sample (single-leg squats), 540x960, 60 fps (repeated frames), 10 s"
+
+
+def long_clip(clip: Path, minutes: float) -> Path:
+    out = CACHE / f"{clip.stem}_{minutes:g}min.mp4"
+    if out.is_file():
+        return out
+    from chainscan.io.video import probe
+
+    reps = max(1, int(round(minutes * 60 / probe(clip).duration_s)))
+    lst = CACHE / "concat.txt"
+    lst.write_text("".join(f"file '{clip.resolve()}'\n" for _ in range(reps)))
+    tmp = out.with_suffix(".part.mp4")
+    subprocess.run([_ffmpeg(), "-v", "error", "-y", "-f", "concat", "-safe", "0", "-i", str(lst), "-c", "copy",
+                    str(tmp)], check=True)
+    tmp.replace(out)
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# running one measurement in a fresh process, with the peak RSS of its process tree
+
+def _tree_rss_kb(pid: int) -> int:
+    total, todo, seen = 0, [pid], set()
+    while todo:
+        p = todo.pop()
+        if p in seen:
+            continue
+        seen.add(p)
+        try:
+            with open(f"/proc/{p}/status") as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1])
+            for t in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{t}/children") as f:
+                    todo += [int(c) for c in f.read().split()]
+        except (OSError, ValueError):
+            continue
+    return total
+
+
+def run_measured(cmd: list[str], *, env: dict | None = None, ok_codes: tuple[int, ...] = (0,)) -> dict:
+    """Run ``cmd``; returns wall seconds, peak tree RSS (MB), the JSON it printed last (if any)."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT,
+                            env={**os.environ, **(env or {})})
+    peak = 0
+    stop = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not stop.is_set():
+            peak = max(peak, _tree_rss_kb(proc.pid))
+            time.sleep(0.05)
+
+    th = threading.Thread(target=sample, daemon=True)
+    th.start()
+    out, err = proc.communicate()
+    wall = time.perf_counter() - t0
+    stop.set()
+    th.join()
+    if proc.returncode not in ok_codes:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{err.decode(errors='replace')[-2000:]}")
+    data: dict = {}
+    for line in out.decode().splitlines()[::-1]:
+        if line.startswith("{"):
+            data = json.loads(line)
+            break
+    return {"wall_s": wall, "peak_rss_mb": peak / 1024, **data}
+
+
+# --------------------------------------------------------------------------------------------------
+# child modes (run as: python benchmarks/speed.py --child MODE ...)
+
+def child_naive(clip: str) -> None:
+    import cv2
+    import mediapipe as mp
+
+    from chainscan.io.pose import quiet_native_logs
+
+    with quiet_native_logs():
+        pose = mp.solutions.pose.Pose(static_image_mode=False, model_complexity=1)
+        cap = cv2.VideoCapture(clip)
+        n = 0
+        t0 = time.perf_counter()
+        while True:
+            ok, bgr = cap.read()
+            if not ok:
+                break
+            pose.process(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+            n += 1
+        dt = time.perf_counter() - t0
+    print(json.dumps({"frames": n, "loop_s": dt}))
+
+
+def child_extract(clip: str, max_fps: float, workers: int, save: str) -> None:
+    from chainscan.extract import extract_pose
+    from chainscan.io.pose import quiet_native_logs
+    from chainscan.io.pose_file import save_pose
+
+    with quiet_native_logs():
+        t0 = time.perf_counter()
+        pose = extract_pose(clip, max_fps=max_fps or None, workers=workers)
+        dt = time.perf_counter() - t0
+    save_pose(pose, save)
+    print(json.dumps({"frames": int(pose.n_frames), "loop_s": dt}))
+
+
+# --------------------------------------------------------------------------------------------------
+# comparisons
+
+def angle_values(result: dict) -> dict[str, float]:
+    """Every angle a user reads: finding values and per-rep values (degrees)."""
+    out: dict[str, float] = {}
+    for f in result["findings"]:
+        if f.get("unit") != "deg":
+            continue
+        key = f"{f['code']}/{f.get('side')}"
+        if f.get("value") is not None:
+            out[key] = float(f["value"])
+        for i, v in enumerate(f.get("rep_values") or []):
+            if v is not None:
+                out[f"{key}/rep{i + 1}"] = float(v)
+    return out
+
+
+def compare(ref_pose: Path, pose: Path) -> dict:
+    from chainscan.io.pose_file import load_pose
+    from chainscan.pipeline import screen_pose
+
+    a, b = screen_pose(load_pose(ref_pose)).to_dict(), screen_pose(load_pose(pose)).to_dict()
+    va, vb = angle_values(a), angle_values(b)
+    common = sorted(set(va) & set(vb))
+    diffs = [abs(va[k] - vb[k]) for k in common]
+    worst = max(zip(diffs, common)) if diffs else (float("nan"), "")
+    return {"n_values": len(common), "missing": sorted(set(va) ^ set(vb)), "max_abs_diff_deg": worst[0],
+            "worst": worst[1], "same_test": a["test"] == b["test"], "same_side": a["stance_side"] == b["stance_side"],
+            "same_reps": len(a["reps"]) == len(b["reps"]),
+            "same_severity": all(f1["severity"] == f2["severity"] for f1, f2 in zip(a["findings"], b["findings"]))}
+
+
+def reanalysis(pose_path: Path) -> dict:
+    from chainscan.io.pose_file import load_pose
+    from chainscan.pipeline import screen_pose
+
+    pose = load_pose(pose_path)
+    screen_pose(pose)
+    times = []
+    for _ in range(5):
+        t0 = time.perf_counter()
+        screen_pose(pose)
+        times.append(time.perf_counter() - t0)
+    dur = float(pose.timestamps[-1] - pose.timestamps[0])
+    return {"frames": int(pose.n_frames), "video_s": dur, "best_s": min(times), "per_minute_s": min(times) / (dur / 60)}
+
+
+# --------------------------------------------------------------------------------------------------
+
+def machine() -> dict:
+    import cv2
+    import mediapipe
+    import numpy
+
+    cpu = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = ""
+    try:
+        kb = int(Path("/proc/meminfo").read_text().split()[1])
+        mem = f"{kb / 1024 / 1024:.0f} GiB"
+    except (OSError, ValueError, IndexError):
+        pass
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return {"cpu": cpu or platform.processor(), "cores": cores, "memory": mem, "os": platform.platform(),
+            "python": platform.python_version(), "mediapipe": mediapipe.__version__, "opencv": cv2.__version__,
+            "numpy": numpy.__version__}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--clip", type=Path, help="the clip to measure (default: a 1080p 60 fps phone clip)")
+    ap.add_argument("--short", action="store_true", help="a quick run on a 10 s clip (what CI runs)")
+    ap.add_argument("--long-minutes", type=float, default=None,
+                    help="memory test on a clip this long (default 10; 0 = skip; --short: skip)")
+    ap.add_argument("--out", type=Path, default=ROOT / "docs" / "performance.md")
+    ap.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        mode, *rest = args.child
+        if mode == "naive":
+            child_naive(rest[0])
+        else:
+            child_extract(rest[0], float(rest[1]), int(rest[2]), rest[3])
+        return
+
+    from chainscan.extract import DEFAULT_MAX_FPS, default_workers
+    from chainscan.io.video import probe
+
+    if args.clip:
+        clip, clip_desc = args.clip, f"{args.clip.name} (given with --clip)"
+    else:
+        clip, clip_desc = short_clip() if args.short else phone_clip()
+    meta = probe(clip)
+    n_src = meta.n_frames_declared
+    cores = default_workers()
+    long_min = 0.0 if args.short else (10.0 if args.long_minutes is None else args.long_minutes)
+    work = Path(tempfile.mkdtemp(prefix="chainscan-speed-"))
+    report: dict = {"machine": machine(), "clip": clip_desc, "meta": {
+        "width": meta.width, "height": meta.height, "fps": meta.fps, "frames": n_src,
+        "duration_s": meta.duration_s}}
+    print(f"clip: {clip} ({meta.width}x{meta.height}, {meta.fps:g} fps, {n_src} frames, {meta.duration_s:.1f} s)")
+    me = [PY, str(Path(__file__).resolve()), "--child"]
+    rows = []
+
+    def row(name: str, r: dict, note: str = "") -> dict:
+        fps = n_src / r["wall_s"]
+        d = {"name": name, "wall_s": r["wall_s"], "fps": fps, "x_realtime": meta.duration_s / r["wall_s"],
+             "peak_rss_mb": r["peak_rss_mb"], "note": note, **{k: v for k, v in r.items() if k not in ("wall_s",)}}
+        rows.append(d)
+        print(f"{name:58s} {r['wall_s']:6.1f} s  {fps:6.1f} frames/s  {d['x_realtime']:5.2f}x real time  "
+              f"peak RSS {r['peak_rss_mb']:6.0f} MB {note}", flush=True)
+        return d
+
+    naive = row("naive loop (OpenCV + MediaPipe, 1 process, every frame)", run_measured([*me, "naive", str(clip)]))
+    variants = [(0.0, 1, "every frame, 1 process (reference)")]
+    if not args.short:
+        variants += [(DEFAULT_MAX_FPS, 1, "at most 30 fps, 1 process"), (0.0, cores, f"every frame, {cores} processes")]
+    variants += [(DEFAULT_MAX_FPS, cores, f"at most 30 fps, {cores} processes (the default)")]
+    poses = {}
+    for mf, w, label in variants:
+        p = work / f"pose_{mf:g}_{w}.npz"
+        poses[(mf, w)] = p
+        row(f"pose extraction: {label}", run_measured([*me, "extract", str(clip), str(mf), str(w), str(p)]))
+    for label, extra in (("`chainscan screen --no-video` (defaults)", ["--no-video"]),
+                         ("`chainscan screen` (defaults, with annotated video)", [])):
+        if args.short and extra == []:
+            continue
+        out = work / f"cli{len(extra)}"
+        row(label, run_measured([str(Path(PY).with_name("chainscan")), "screen", str(clip), "--out", str(out), "-q",
+                                 *extra]))
+    for r in rows:
+        r["ratio_to_naive"] = r["fps"] / naive["fps"]
+
+    ref = poses[(0.0, 1)]
+    report["accuracy"] = {f"{mf:g} fps cap, {w} proc": compare(ref, p) for (mf, w), p in poses.items() if p != ref}
+    for k, v in report["accuracy"].items():
+        print(f"agreement with the reference, {k}: max |Δ| {v['max_abs_diff_deg']:.2f}° over {v['n_values']} angles "
+              f"(worst: {v['worst']}); same test/side/reps/severities: {v['same_test']}/{v['same_side']}/"
+              f"{v['same_reps']}/{v['same_severity']}")
+    report["reanalysis"] = reanalysis(poses[(DEFAULT_MAX_FPS, cores)])
+    ra = report["reanalysis"]
+    print(f"re-analysis: {ra['best_s'] * 1000:.0f} ms for {ra['video_s']:.0f} s of video = "
+          f"{ra['per_minute_s']:.3f} s per minute of video")
+
+    if long_min > 0:
+        lc = long_clip(clip, long_min)
+        lm = probe(lc)
+        r = run_measured([str(Path(PY).with_name("chainscan")), "screen", str(lc), "--out", str(work / "long"), "-q",
+                          "--no-video"])
+        report["long"] = {"minutes": lm.duration_s / 60, "frames": lm.n_frames_declared, **r,
+                          "x_realtime": lm.duration_s / r["wall_s"]}
+        print(f"long clip {lm.duration_s / 60:.1f} min: {r['wall_s']:.0f} s ({lm.duration_s / r['wall_s']:.2f}x real "
+              f"time), peak RSS {r['peak_rss_mb']:.0f} MB")
+
+    report["live"] = live_numbers(args.short)
+    report["batch"] = batch_numbers(work, cores, args.short)
+    report["rows"] = rows
+    (work / "report.json").write_text(json.dumps(report, indent=1, default=str))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(render_markdown(report, args), encoding="utf-8")
+    print(f"wrote {args.out}")
+    shutil.rmtree(work, ignore_errors=True)
+
+
+def live_numbers(short: bool) -> dict | None:
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        from live import run_live_benchmark  # type: ignore[import-not-found]
+    except ImportError as e:
+        print(f"live benchmark not available ({e})")
+        return None
+    res = run_live_benchmark(seconds=5.0 if short else 20.0)
+    print("live:", json.dumps(res, default=str)[:600])
+    return res
+
+
+def batch_numbers(work: Path, cores: int, short: bool) -> dict | None:
+    exe = Path(PY).with_name("chainscan")
+    if subprocess.run([str(exe), "batch", "--help"], capture_output=True).returncode != 0:
+        print("chainscan batch not available")
+        return None
+    clips = work / "batch_in"
+    clips.mkdir()
+    names = ["double_leg_squat.mp4", "single_leg_squat_left_valgus.mp4", "single_leg_stance_right.mp4"]
+    if not short:
+        names.append("side_view_squat.mp4")
+    for n in names:
+        shutil.copy(ROOT / "test_videos" / n, clips / n)
+    out = {}
+    for w in sorted({1, cores}):
+        r = run_measured([str(exe), "batch", str(clips), "--out", str(work / f"batch_out{w}"), "--workers", str(w),
+                          "--no-video", "-q"], ok_codes=(0, 1))  # a side view in the folder fails (exit 1)
+        out[w] = r
+        print(f"batch of {len(names)} clips, --workers {w}: {r['wall_s']:.1f} s, peak RSS {r['peak_rss_mb']:.0f} MB")
+    return {"clips": names, "by_workers": out}
+
+
+def render_markdown(rep: dict, args) -> str:
+    m = rep["machine"]
+    meta = rep["meta"]
+    cmd = "python benchmarks/speed.py" + (" --short" if args.short else "")
+    cmd += (f" --clip {args.clip}" if args.clip else "") + (f" --long-minutes {args.long_minutes:g}"
+                                                            if args.long_minutes is not None else "")
+    lines = [
+        "# Performance",
+        "",
+        f"Written by `{cmd}` on {time.strftime('%Y-%m-%d')}. Numbers from one run on the machine below; "
+        "re-run the command to measure yours.",
+        "",
+        f"**Machine:** {m['cpu']}, {m['cores']} cores, {m['memory']} RAM, no GPU; {m['os']}; Python {m['python']}, "
+        f"mediapipe {m['mediapipe']} (bundled BlazePose *full* model), OpenCV {m['opencv']}, NumPy {m['numpy']}.",
+        "",
+        f"**Clip:** {rep['clip']} — {meta['width']}x{meta['height']}, {meta['fps']:g} frames/s, {meta['frames']} "
+        f"frames, {meta['duration_s']:.1f} s.",
+        "",
+        "## Screening speed",
+        "",
+        "frames/s = source frames of the clip per second of wall time (start of the process to its end, model "
+        "loading included); × real time = clip duration / wall time; ratio = frames/s over the naive loop's. "
+        "Peak RSS = the largest total resident memory of the process and its workers.",
+        "",
+        "| run | wall time (s) | frames/s | × real time | ratio to naive | peak RSS (MB) |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for r in rep["rows"]:
+        lines.append(f"| {r['name']} | {r['wall_s']:.1f} | {r['fps']:.1f} | {r['x_realtime']:.2f} | "
+                     f"{r['ratio_to_naive']:.2f} | {r['peak_rss_mb']:.0f} |")
+    lines += ["", "## Agreement with the every-frame, single-process run", "",
+              "Every angle a user reads (finding values and per-rep values, degrees) compared with the reference "
+              "run (every frame analysed, one process).", "",
+              "| run | angles compared | max abs difference (°) | worst angle | same test / side / reps / severities |",
+              "|---|---:|---:|---|---|"]
+    for k, v in rep["accuracy"].items():
+        same = "/".join("yes" if v[x] else "no" for x in ("same_test", "same_side", "same_reps", "same_severity"))
+        lines.append(f"| {k} | {v['n_values']} | {v['max_abs_diff_deg']:.2f} | {v['worst']} | {same} |")
+    ra = rep["reanalysis"]
+    lines += ["", "## Re-analysis from stored landmarks", "",
+              f"`screen_pose` on the stored PoseSequence of this clip ({ra['frames']} frames, {ra['video_s']:.0f} s): "
+              f"**{ra['best_s'] * 1000:.0f} ms**, i.e. **{ra['per_minute_s']:.3f} s per minute of video** "
+              "(best of 5; goal < 0.3 s)."]
+    if rep.get("long"):
+        lg = rep["long"]
+        lines += ["", "## Memory on a long clip", "",
+                  f"`chainscan screen --no-video` on the clip repeated to {lg['minutes']:.1f} minutes ({lg['frames']} "
+                  f"frames): {lg['wall_s']:.0f} s ({lg['x_realtime']:.2f}× real time), "
+                  f"**peak RSS {lg['peak_rss_mb']:.0f} MB** (goal < 1 GB). Frames are streamed; memory holds the "
+                  "landmarks (~1 KB per analysed frame)."]
+    if rep.get("live"):
+        lines += ["", "## Live webcam path", "", "From `benchmarks/live.py` (640x480 camera at 30 frames/s):", "",
+                  "```", json.dumps(rep["live"], indent=1, default=str), "```"]
+    if rep.get("batch"):
+        b = rep["batch"]
+        lines += ["", "## Batch", "", f"`chainscan batch` over {len(b['clips'])} sample clips "
+                  f"({', '.join(b['clips'])}; --no-video):", "", "| --workers | wall time (s) | peak RSS (MB) |",
+                  "|---:|---:|---:|"]
+        for w, r in b["by_workers"].items():
+            lines.append(f"| {w} | {r['wall_s']:.1f} | {r['peak_rss_mb']:.0f} |")
+    lines += ["", "## How the speed is reached", "",
+              "- **At most 30 analysed frames per second** (`--max-fps`, default 30; 0 = every frame): 5× the 6 Hz "
+              "low-pass cut-off, so the filtered angles barely change (table above), and half the model calls on a "
+              "60 fps clip. Frames in between are only decoded, not converted.",
+              "- **One process per core** (`--workers`, default one per core): the clip is cut into equal chunks "
+              "planned from the container's timestamp index (PyAV, no decoding); each chunk starts 0.3 s early so the "
+              "tracker has settled, and those frames are dropped; the frames kept are exactly those of a "
+              "sequential run. Workers decode with one FFmpeg thread each (the least CPU per frame).",
+              "- **Annotated video** holds the analysed frames at most 1280 px on the long side; key frames are read "
+              "by seeking. Text sprites are cached (bounded), so memory stays flat.",
+              "- The MediaPipe model itself (~20 ms per frame on one core) is the floor: on 2 cores and a 60 fps "
+              "clip, 30 analysed frames/s per second of video is the work that remains.", ""]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
