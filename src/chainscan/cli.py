@@ -270,6 +270,111 @@ def report_cmd(
         _fail(e)
 
 
+@app.command()
+def batch(
+    folder: Path = typer.Argument(..., help="Folder of clips (mp4, mov, m4v, avi, webm, mkv), each filmed from "
+                                  "the front."),
+    out: Path = typer.Option(..., "--out", "-o", help="Folder for the results: one subfolder per clip and "
+                             "summary.csv."),
+    workers: int = typer.Option(0, "--workers", "-j", min=0,
+                                help="Clips screened at the same time, one process each (default 0 = one per "
+                                     "core; with --scheduler local, the cluster's processes)."),
+    recursive: bool = typer.Option(False, "--recursive", "-r", help="Also screen the clips in subfolders."),
+    retry_failed: bool = typer.Option(False, "--retry-failed", help="Screen the clips that failed in an earlier "
+                                      "run again (otherwise a re-run skips every finished clip)."),
+    scheduler: Optional[str] = typer.Option(None, "--scheduler",
+                                            help="Run on Dask: the address of a running scheduler "
+                                                 "(tcp://host:8786) or 'local' (a local cluster of --workers "
+                                                 "processes). Needs pip install \"chainscan\\[dask]\"."),
+    test: TestChoice = TEST_OPT,
+    side: SideChoice = SIDE_OPT,
+    model: Optional[Path] = typer.Option(None, "--model", help="A MediaPipe pose_landmarker .task file "
+                                         "(default: $CHAINSCAN_POSE_MODEL, else the model bundled with mediapipe)."),
+    max_fps: float = MAX_FPS_OPT,
+    config: Optional[Path] = CONFIG_OPT,
+    threshold: List[str] = THRESH_OPT,
+    cutoff_hz: Optional[float] = CUTOFF_OPT,
+    min_visibility: Optional[float] = VIS_OPT,
+    max_gap_s: Optional[float] = GAP_OPT,
+    report: str = REPORT_OPT,
+    no_video: bool = typer.Option(False, "--no-video", help="Do not write annotated.mp4."),
+    blur_faces: bool = BLUR_OPT,
+    quiet: bool = QUIET_OPT,
+) -> None:
+    """Screen every clip in FOLDER: the same files as screen, one subfolder per clip, and one summary.csv.
+    A re-run skips the clips already done (and the failed ones, unless --retry-failed), so an interrupted
+    batch continues where it stopped. A clip that fails is reported and the batch goes on; the exit code
+    is 1 if any clip failed."""
+    import signal
+
+    from .batch import run_batch
+    from .run import ScreenOptions
+    from .types import TestType
+
+    n_done = 0
+
+    def started(total: int, todo: int) -> None:
+        if quiet:
+            return
+        where = "" if not todo else \
+            f"on a local Dask cluster of {_workers(workers)} processes" if scheduler == "local" else \
+            f"on the Dask cluster at {scheduler}" if scheduler else f"{min(_workers(workers), todo)} at a time"
+        typer.echo(f"{total} clip(s) in {folder}: {total - todo} already done, {todo} to screen"
+                   + (f" ({where})." if where else "."))
+
+    def clip_done(done: int, todo: int, rec: dict) -> None:
+        nonlocal n_done
+        n_done = done
+        if quiet:
+            return
+        took = f"{rec['processing_s']:.1f} s" if rec.get("processing_s") is not None else ""
+        if rec["status"] == "ok":
+            r = rec.get("result") or {}
+            try:
+                what = TestType(r.get("test")).label
+            except ValueError:
+                what = str(r.get("test", ""))
+            count = f"{r.get('reps')} reps" if r.get("reps") else f"{r.get('stance_periods', 0)} stance period(s)"
+            flags = r.get("flagged_findings") or "nothing flagged"
+            typer.echo(f"[{done}/{todo}] ok      {rec['clip']} → {rec['folder']}/ ({what}, {count}; {flags}; {took})")
+        else:
+            typer.echo(f"[{done}/{todo}] FAILED  {rec['clip']}: {rec['message']}")
+
+    def terminated(signum, frame):  # `kill` stops the batch like Ctrl-C: the worker processes too
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, terminated)
+    except ValueError:  # not the main thread
+        previous = None
+    try:
+        opts = ScreenOptions(
+            config=_config(config, threshold, cutoff_hz, min_visibility, max_gap_s), test=_test(test),
+            side=_side(side), model_path=str(model) if model else None, max_fps=max_fps or None, workers=1,
+            report_formats=_formats(report), write_video=not no_video, blur_faces=blur_faces)
+        res = run_batch(folder, out, opts, workers=_workers(workers), recursive=recursive,
+                        retry_failed=retry_failed, scheduler=scheduler, on_start=started, on_clip_done=clip_done)
+    except ChainscanError as e:
+        _fail(e)
+    except KeyboardInterrupt:
+        typer.echo(f"chainscan: interrupted; the {n_done} clip(s) finished in this run are kept — run the same "
+                   "command again to screen the rest.", err=True)
+        raise typer.Exit(130) from None
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+    earlier = f" ({res.failed_earlier} in an earlier run: --retry-failed screens them again)" \
+        if res.failed_earlier else ""
+    line = (f"{res.screened} screened, {res.skipped} skipped (already done), {res.failed} failed{earlier} — "
+            f"see {out / 'summary.csv'}")
+    if not quiet:
+        typer.echo(f"{line} ({res.elapsed_s:.0f} s).")
+    elif res.failed:
+        typer.echo(f"chainscan: {line}.", err=True)
+    if res.failed:
+        raise typer.Exit(1)
+
+
 def _progress_bar(quiet: bool, name: str, stream):
     """A terminal progress bar on stderr (nothing when quiet or not a terminal-friendly run)."""
     if quiet or not getattr(stream, "isatty", lambda: False)():
