@@ -3,7 +3,10 @@ the protocol state machine on synthetic landmarks, and the PoseSequence it hands
 
 from __future__ import annotations
 
+import asyncio
 import math
+import time
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -195,6 +198,187 @@ def test_times_are_forced_to_increase_and_close_rebuilds_the_model():
     assert made[0].closed
     sess.on_frame(rgb, 3.0)
     assert len(made) == 2
+
+
+# ---------------------------------------------------------------------------------------------------
+# the frame callback: newest frame only, no backlog
+
+
+class IndexEstimator:
+    """Reads the frame's index from its first pixel; optionally takes ``delay_s`` per frame (a slow model)."""
+
+    name = "fake-index"
+
+    def __init__(self, delay_s=0.0, pose=None):
+        self.delay_s = delay_s
+        self.pose = pose
+        self.seen = []       # frame indices, in the order they were analysed
+        self.newest = []     # the newest index offered at that moment (set by the feeder)
+        self.offered = [-1]
+
+    def estimate(self, rgb, time_s):
+        self.seen.append(int(rgb[0, 0, 0]))
+        self.newest.append(self.offered[0])
+        if self.delay_s:
+            time.sleep(self.delay_s)
+        return self.pose
+
+    def detect_still(self, rgb):
+        return None
+
+    def close(self):
+        pass
+
+
+def _av_frame(index, size=(24, 32)):
+    av = pytest.importorskip("av")
+    rgb = np.full(size + (3,), index, np.uint8)
+    f = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+    f.pts, f.time_base = index * 3000, Fraction(1, 90000)
+    return f
+
+
+def test_on_av_frames_analyses_only_the_newest_frame_and_counts_the_skipped():
+    est = IndexEstimator()
+    sess = LiveSession(lambda: est, draw=False, mirror_preview=False)
+    batches = [[0], [1, 2, 3], [4], [5, 6]]
+    for batch in batches:
+        out = asyncio.run(sess.on_av_frames([_av_frame(i) for i in batch]))
+        assert len(out) == 1
+        shown = out[0].to_ndarray(format="rgb24")
+        assert shown.shape == (24, 32, 3) and shown[0, 0, 0] == batch[-1], "the overlay is of the newest frame"
+    assert est.seen == [0, 3, 4, 6]
+    st = sess.stats()
+    assert st.frames == 4 and st.skipped == 3
+    assert [s.t for s in sess.drain()] == pytest.approx([i / 30 for i in (0, 3, 4, 6)])  # the frames' media times
+    assert asyncio.run(sess.on_av_frames([])) == []
+    sess.reset()
+    assert sess.stats().skipped == 0
+
+
+def test_the_dashboards_async_track_never_builds_a_backlog():
+    """streamlit-webrtc's async track (what the page builds) with our callback, frames offered 10× faster
+    than the 'model' can take them: frames are skipped, never queued — every analysed frame is newer than
+    the previous one and at most a few frames older than the newest, and the last frame is analysed."""
+    pytest.importorskip("streamlit_webrtc")
+    from aiortc import MediaStreamTrack
+    from streamlit_webrtc.models import CallbackAttachableProcessor
+    from streamlit_webrtc.process import AsyncVideoProcessTrack
+
+    n, interval_s = 60, 0.002
+    est = IndexEstimator(delay_s=0.02)
+    sess = LiveSession(lambda: est, draw=False, mirror_preview=False)
+
+    class Source(MediaStreamTrack):
+        kind = "video"
+
+        def __init__(self):
+            super().__init__()
+            self.k = 0
+
+        async def recv(self):
+            await asyncio.sleep(interval_s)
+            f = _av_frame(min(self.k, n - 1))
+            est.offered[0] = min(self.k, n - 1)
+            self.k += 1
+            return f
+
+    async def run():
+        track = AsyncVideoProcessTrack(track=Source(), processor=CallbackAttachableProcessor(
+            frame_callback=None, queued_frames_callback=sess.on_av_frames, ended_callback=None))
+        outs = [await track.recv() for _ in range(n)]
+        for _ in range(500):  # let the worker finish the last frame
+            if est.seen and est.seen[-1] == n - 1:
+                break
+            await asyncio.sleep(0.01)
+        track.stop()
+        return outs
+
+    outs = asyncio.run(run())
+    assert all(o.width == 32 and o.height == 24 for o in outs)
+    seen = est.seen
+    assert seen[-1] == n - 1, "the newest frame is always analysed"
+    assert all(b > a for a, b in zip(seen, seen[1:])), "never an older frame after a newer one"
+    st = sess.stats()
+    assert st.frames == len(seen) and st.skipped > 0
+    assert st.frames + st.skipped == n, "every frame offered is either analysed or counted as skipped"
+    lag = [newest - i for i, newest in zip(seen, est.newest)]
+    assert max(lag) <= 10, f"a backlog built up: analysed frames lagged the newest by {max(lag)} frames"
+
+
+def test_on_frame_draws_an_overlay_of_the_same_shape_and_times_pose_and_drawing():
+    clip = syn.make_squat(n_reps=1, valgus_deg=8)
+    f = pose_frames(clip)[clip.truth.reps[0][1]]
+    sess = LiveSession(lambda: ListEstimator([f]), mirror_preview=True)
+    rgb = np.full((syn.HEIGHT, syn.WIDTH, 3), 90, np.uint8)
+    sess.set_banner(("Rep 1 of 5", "Squat down and up, 5 times, at an even pace"))
+    out = sess.on_frame(rgb, 0.0)
+    assert out.shape == rgb.shape and out.dtype == np.uint8 and out.flags.c_contiguous
+    assert (out != 90).any() and (rgb == 90).all(), "drawn on a copy"
+    st = sess.stats()
+    assert math.isfinite(st.pose_ms) and math.isfinite(st.overlay_ms) and st.overlay_ms >= 0
+    t = sess.timings_ms()
+    assert len(t["pose"]) == len(t["overlay"]) == len(t["total"]) == 1
+    assert t["total"][0] >= t["pose"][0] + t["overlay"][0] - 1e-6
+
+
+def test_the_model_in_a_child_process_gives_the_same_landmarks(test_videos):
+    """The dashboard runs the model in its own process (ProcessPose): same model, same tracking, so the
+    very same landmarks as in-process, frame by frame; it starts afresh after close."""
+    pytest.importorskip("mediapipe")
+    av = pytest.importorskip("av")
+    from chainscan.io.pose import make_estimator
+
+    with av.open(str(test_videos / "double_leg_squat.mp4")) as c:
+        frames = [f.to_ndarray(format="rgb24") for _, f in zip(range(8), c.decode(video=0))]
+    child, here = live.ProcessPose(), make_estimator()
+    try:
+        assert child.name == here.name
+        for k, rgb in enumerate(frames):
+            a, b = child.estimate(rgb, k / 30), here.estimate(rgb, k / 30)
+            assert (a is None) == (b is None)
+            if a is not None:
+                np.testing.assert_array_equal(a.image, b.image)
+                np.testing.assert_array_equal(a.world, b.world)
+        assert child.detect_still(frames[0]) is not None
+    finally:
+        child.close()
+        here.close()
+    child.close()  # idempotent
+    assert child._proc.returncode is not None
+    with pytest.raises(RuntimeError, match="gone"):
+        child.estimate(frames[0], 1.0)
+
+
+def test_the_model_process_reports_a_missing_model(monkeypatch, tmp_path):
+    from chainscan.errors import PoseModelUnavailable
+
+    monkeypatch.setenv("CHAINSCAN_POSE_MODEL", str(tmp_path / "missing.task"))
+    with pytest.raises(PoseModelUnavailable, match="pose model process failed"):
+        live.ProcessPose()
+
+
+@pytest.mark.parametrize("shape", [(7, 5, 3), (7, 5), (6, 9, 4), (1, 1, 3), (4, 3, 7)])
+def test_unmirror_equals_a_numpy_flip_and_copies(shape):
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 256, shape, dtype=np.uint8)
+    for src in (a, a[:, ::2], a[::-1]):  # contiguous and strided input
+        out = live.unmirror(src)
+        np.testing.assert_array_equal(out, src[:, ::-1])
+        assert out.flags.c_contiguous and not np.shares_memory(out, src)
+
+
+def test_the_cached_text_layout_matches_the_canvas():
+    from chainscan.report.draw import TEXT_RGB, Canvas, Style
+
+    style = Style.for_frame(640, 480)
+    lines = [("Rep 1 of 5", style.font_px, TEXT_RGB),
+             ("Lift your right foot and squat on your left leg, 5 times, slowly and evenly", style.small_px, TEXT_RGB)]
+    rgb = np.zeros((480, 640, 3), np.uint8)
+    want = Canvas(rgb.copy(), style).measure_block(lines, 300)
+    for _ in range(2):  # computed, then from the cache
+        assert live._LiveCanvas(rgb.copy(), style).measure_block(lines, 300) == want
+    assert len(want[0]) > 2, "the long line wraps"
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -2,10 +2,12 @@
 
 Threads (ARCHITECTURE.md point 13):
 
-- The WebRTC frame callback runs on a worker thread. It calls :meth:`LiveSession.on_frame`, which only
-  un-mirrors the frame when needed, runs the pose model, draws the skeleton and the knee angles, and
-  pushes a :class:`LiveSample` on a bounded queue (the oldest sample is dropped, and counted, when the
-  queue is full: nothing waits, so no latency builds up).
+- The WebRTC frame callback runs on a worker thread (streamlit-webrtc's ``async_processing``). It is
+  :meth:`LiveSession.on_av_frames`: of the frames that arrived since the last call it analyses only the
+  newest (the older ones are skipped and counted: frames are dropped rather than queued, so latency
+  cannot build up), through :meth:`LiveSession.on_frame`, which only un-mirrors the frame when needed,
+  runs the pose model, draws the skeleton and the knee angles, and pushes a :class:`LiveSample` on a
+  bounded queue (the oldest sample is dropped, and counted, when the queue is full: nothing waits).
 - The script thread drains the queue (:meth:`LiveSession.drain`) into a :class:`Protocol`
   (setup check → countdown → timed test → done), and finally analyses
   :meth:`Protocol.to_pose_sequence` with :func:`chainscan.pipeline.screen_pose`.
@@ -34,6 +36,7 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -44,6 +47,7 @@ from .geometry import compute_fppa
 from .io.pose import PoseEstimator, PoseFrame
 from .landmarks import N_LANDMARKS, SKELETON_EDGES, Side
 from .landmarks import Landmark as L
+from .report.draw import BONE_RGB, MUTED_RGB, RGB, TEXT_RGB, Canvas, Style, _cv2
 from .types import PoseSequence, QualityGate, TestType, VideoMeta
 
 ICE_ENV = "CHAINSCAN_ICE_SERVERS"
@@ -55,7 +59,10 @@ ICE_ENV = "CHAINSCAN_ICE_SERVERS"
 def unmirror(rgb: np.ndarray) -> np.ndarray:
     """The frame flipped left↔right (a mirrored frame becomes the camera's view, and vice versa).
 
-    Returns a C-contiguous copy (MediaPipe needs contiguous input)."""
+    Returns a C-contiguous copy (MediaPipe needs contiguous input). OpenCV's flip: ~0.04 ms for a
+    640×480 RGB frame, against ~2.4 ms for NumPy's copy of a reversed view."""
+    if rgb.ndim in (2, 3) and rgb.size and (rgb.ndim == 2 or rgb.shape[2] <= 4):
+        return _cv2().flip(np.ascontiguousarray(rgb), 1)
     return np.ascontiguousarray(rgb[:, ::-1])
 
 
@@ -87,7 +94,9 @@ class LiveStats:
     """Counters of the live path. ``latency_ms``: mean time from a frame entering ``on_frame`` to its
     overlay leaving it, over the last ``window`` frames (``latency_p95_ms`` its 95th percentile);
     ``fps``: frames processed per second of wall-clock time over the same window; ``dropped``: samples
-    dropped because the queue was full; ``last_frame_age_s``: seconds since the last frame (inf if none)."""
+    dropped because the queue was full; ``last_frame_age_s``: seconds since the last frame (inf if none);
+    ``skipped``: frames not analysed because a newer frame had arrived meanwhile (:meth:`LiveSession.on_av_frames`);
+    ``pose_ms`` / ``overlay_ms``: mean time of the pose model / of the overlay drawing per frame (same window)."""
 
     frames: int
     detected: int
@@ -96,15 +105,140 @@ class LiveStats:
     latency_ms: float
     latency_p95_ms: float
     last_frame_age_s: float
+    skipped: int = 0
+    pose_ms: float = math.nan
+    overlay_ms: float = math.nan
 
 
 EstimatorFactory = Callable[[], PoseEstimator]
 
 
-def _default_estimator() -> PoseEstimator:
+def _in_process_estimator() -> PoseEstimator:
     from .io.pose import make_estimator
 
     return make_estimator()
+
+
+class ProcessPose:
+    """The pose model (:func:`chainscan.io.pose.make_estimator`) run in a child process, one frame at a time.
+
+    Same model, same tracking, same landmarks; only where it runs differs. In the dashboard the frame
+    callback shares one interpreter lock with aiortc's networking and codec threads and Streamlit's
+    script and server threads: every time the model hands control back to Python it may wait for the
+    lock. In its own process it does not; a frame costs one copy through a socket (~1 ms at 640×480).
+    The child is a plain ``python -c`` (no re-import of the parent's main module) and ends when told to,
+    or when the parent goes away.
+    """
+
+    def __init__(self, model_path: str | None = None, *, start_timeout_s: float = 120.0) -> None:
+        import os
+        import socket
+        import subprocess
+        import sys
+        from multiprocessing.connection import Connection
+        from pathlib import Path
+
+        from .errors import PoseModelUnavailable
+
+        ours, theirs = socket.socketpair()
+        src = str(Path(__file__).resolve().parents[1])  # the folder holding the chainscan package
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [src, os.environ.get("PYTHONPATH")]))}
+        code = f"from chainscan.live import _pose_process_main; _pose_process_main({theirs.fileno()}, {model_path!r})"
+        self._proc = subprocess.Popen([sys.executable, "-c", code], pass_fds=[theirs.fileno()],
+                                      stdin=subprocess.DEVNULL, env=env)
+        theirs.close()
+        self._conn = Connection(ours.detach())
+        self.name = "unknown"
+        msg: Any = None
+        try:
+            if self._conn.poll(start_timeout_s):
+                msg = self._conn.recv()
+        except (EOFError, OSError):
+            msg = None
+        if not (isinstance(msg, tuple) and msg and msg[0] == "ready"):
+            self.close()
+            why = msg[1] if isinstance(msg, tuple) and len(msg) > 1 else "it did not start"
+            raise PoseModelUnavailable(f"The pose model process failed: {why}")
+        self.name = str(msg[1])
+
+    def _call(self, mode: str, rgb: np.ndarray, time_s: float) -> PoseFrame | None:
+        a = np.ascontiguousarray(rgb, dtype=np.uint8)
+        try:
+            self._conn.send((mode, a.shape, float(time_s)))
+            self._conn.send_bytes(a.reshape(-1).data)
+            msg = self._conn.recv()
+        except (EOFError, OSError) as e:
+            raise RuntimeError(f"the pose model process is gone ({type(e).__name__})") from None
+        if msg[0] == "ok":
+            return PoseFrame(msg[1], msg[2])
+        if msg[0] == "none":
+            return None
+        raise RuntimeError(f"the pose model failed: {msg[1]}")
+
+    def estimate(self, rgb: np.ndarray, time_s: float) -> PoseFrame | None:
+        return self._call("video", rgb, time_s)
+
+    def detect_still(self, rgb: np.ndarray) -> PoseFrame | None:
+        return self._call("still", rgb, 0.0)
+
+    def close(self) -> None:
+        """End the child (idempotent)."""
+        import subprocess
+
+        if not self._conn.closed:
+            try:
+                self._conn.send(("close",))
+            except (OSError, ValueError):
+                pass
+            self._conn.close()
+        try:
+            self._proc.wait(5.0)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait(5.0)
+
+
+def _pose_process_main(fd: int, model_path: str | None) -> None:
+    """The child of :class:`ProcessPose`: build the model, then answer frames until told to stop (or the
+    parent is gone)."""
+    from multiprocessing.connection import Connection
+
+    from .io.pose import make_estimator
+
+    conn = Connection(fd)
+    try:
+        est = make_estimator(model_path)
+    except Exception as e:  # reported to the parent, which raises it
+        conn.send(("error", f"{type(e).__name__}: {e}"))
+        return
+    conn.send(("ready", getattr(est, "name", "unknown")))
+    try:
+        while True:
+            try:
+                msg = conn.recv()
+                if msg[0] == "close":
+                    break
+                mode, shape, t = msg
+                rgb = np.frombuffer(conn.recv_bytes(), np.uint8).reshape(shape)
+            except (EOFError, OSError):
+                break
+            try:
+                pf = est.estimate(rgb, t) if mode == "video" else est.detect_still(rgb)
+            except Exception as e:
+                conn.send(("error", f"{type(e).__name__}: {e}"))
+                continue
+            conn.send(("none",) if pf is None else ("ok", pf.image, pf.world))
+    finally:
+        est.close()
+
+
+def default_estimator() -> PoseEstimator:
+    """The dashboard's pose model: the bundled (or configured) model, in its own process (:class:`ProcessPose`),
+    or in this one where no child process can be started."""
+    try:
+        return ProcessPose()
+    except OSError:
+        return _in_process_estimator()
 
 
 class LiveSession:
@@ -114,7 +248,7 @@ class LiveSession:
     again after :meth:`close` (tracking state starts afresh). ``queue_size`` bounds the sample queue.
     """
 
-    def __init__(self, estimator_factory: EstimatorFactory = _default_estimator, *, input_mirrored: bool = False,
+    def __init__(self, estimator_factory: EstimatorFactory = default_estimator, *, input_mirrored: bool = False,
                  mirror_preview: bool = True, queue_size: int = 300, draw: bool = True,
                  stats_window: int = 60) -> None:
         if queue_size < 1:
@@ -132,7 +266,10 @@ class LiveSession:
         self._detected = 0
         self._dropped = 0
         self._last_t: float | None = None
+        self._skipped = 0
         self._latency: deque[float] = deque(maxlen=stats_window)
+        self._pose_s: deque[float] = deque(maxlen=stats_window)
+        self._draw_s: deque[float] = deque(maxlen=stats_window)
         self._arrivals: deque[float] = deque(maxlen=stats_window)
         self.model_name = "unknown"
 
@@ -149,7 +286,9 @@ class LiveSession:
             if self._est is None:
                 self._est = self._factory()
                 self.model_name = getattr(self._est, "name", "unknown")
+            t1 = time.perf_counter()
             pose = self._est.estimate(frame, float(t))
+            t2 = time.perf_counter()
         with self._lock:
             # frame times must increase for the tracker's and the PoseSequence's sake
             if self._last_t is not None and t <= self._last_t:
@@ -160,14 +299,52 @@ class LiveSession:
             self._detected += pose is not None
             banner = self._banner
         self._put(LiveSample(float(t), index, pose, w, h))
+        t3 = time.perf_counter()
         if self.draw:
             out = draw_live_overlay(frame, pose, banner, mirror=self.mirror_preview)
         else:
             out = unmirror(frame) if self.mirror_preview else frame
+        t4 = time.perf_counter()
         with self._lock:
-            self._latency.append(time.perf_counter() - t0)
-            self._arrivals.append(time.perf_counter())
+            self._latency.append(t4 - t0)
+            self._pose_s.append(t2 - t1)
+            self._draw_s.append(t4 - t3)
+            self._arrivals.append(t4)
         return out
+
+    def on_av_frame(self, frame: Any) -> Any:
+        """:meth:`on_frame` on a PyAV ``VideoFrame`` (what streamlit-webrtc hands the callback); returns
+        the overlay as a new ``VideoFrame`` (RGB). The frame's time is its media time (``frame.time``),
+        or now when it has none."""
+        import av
+
+        rgb = frame.to_ndarray(format="rgb24")
+        t = frame.time if frame.time is not None else time.monotonic()
+        return av.VideoFrame.from_ndarray(self.on_frame(rgb, t), format="rgb24")
+
+    async def on_av_frames(self, frames: Sequence[Any]) -> list[Any]:
+        """streamlit-webrtc's ``queued_video_frames_callback`` (with ``async_processing=True``): the frames
+        that arrived while the previous one was being analysed, oldest first. Only the newest is
+        analysed (the others are skipped and counted in :attr:`LiveStats.skipped`): when the analysis is
+        slower than the camera, frames are dropped instead of waiting, so the overlay never lags
+        behind by more than one frame's processing. Returns one overlay frame."""
+        if not frames:
+            return []
+        self.note_skipped(len(frames) - 1)
+        return [self.on_av_frame(frames[-1])]
+
+    def note_skipped(self, n: int) -> None:
+        """Count ``n`` frames that were not analysed because a newer one had arrived."""
+        if n > 0:
+            with self._lock:
+                self._skipped += n
+
+    def timings_ms(self) -> dict[str, np.ndarray]:
+        """Per-frame times (ms) over the last ``stats_window`` frames: ``total`` (frame in → overlay
+        out of :meth:`on_frame`), ``pose`` (the model) and ``overlay`` (the drawing)."""
+        with self._lock:
+            return {"total": np.asarray(self._latency, float) * 1000, "pose": np.asarray(self._pose_s, float) * 1000,
+                    "overlay": np.asarray(self._draw_s, float) * 1000}
 
     def _put(self, sample: LiveSample) -> None:
         while True:
@@ -204,17 +381,22 @@ class LiveSession:
             arr = list(self._arrivals)
             fps = (len(arr) - 1) / (arr[-1] - arr[0]) if len(arr) >= 2 and arr[-1] > arr[0] else 0.0
             age = time.perf_counter() - arr[-1] if arr else math.inf
+            pose_ms = float(np.mean(self._pose_s)) * 1000 if self._pose_s else math.nan
+            draw_ms = float(np.mean(self._draw_s)) * 1000 if self._draw_s else math.nan
             return LiveStats(self._frames, self._detected, self._dropped, float(fps),
                              float(lat.mean()) if lat.size else math.nan,
-                             float(np.percentile(lat, 95)) if lat.size else math.nan, float(age))
+                             float(np.percentile(lat, 95)) if lat.size else math.nan, float(age),
+                             self._skipped, pose_ms, draw_ms)
 
     def reset(self) -> None:
         """Forget queued samples and counters (the model is kept)."""
         self.drain()
         with self._lock:
-            self._frames = self._detected = self._dropped = 0
+            self._frames = self._detected = self._dropped = self._skipped = 0
             self._last_t = None
             self._latency.clear()
+            self._pose_s.clear()
+            self._draw_s.clear()
             self._arrivals.clear()
             self._banner = ()
 
@@ -247,16 +429,35 @@ def _fmt_deg(v: float) -> str:
     return f"{v:+.0f}\u00b0".replace("-", "\u2212") if np.isfinite(v) else "\u2013"
 
 
+Block = tuple[tuple[str, int, RGB], ...]
+
+
+@lru_cache(maxsize=128)
+def _measured_block(lines: Block, width: int, style: Style) -> tuple[tuple[tuple[str, int, RGB, RGB | None, int], ...],
+                                                                    int, int]:
+    laid, w, h = Canvas(np.zeros((1, 1, 3), np.uint8), style).measure_block(lines, width)
+    return tuple(laid), w, h
+
+
+class _LiveCanvas(Canvas):
+    """A canvas whose text blocks are laid out once per distinct text: the banner changes a few times a
+    second at most, and wrapping it word by word with Pillow's measurements cost ~0.8 ms per frame."""
+
+    def measure_block(self, lines: Sequence[tuple[str, int, RGB]], width: int
+                      ) -> tuple[list[tuple[str, int, RGB, RGB | None, int]], int, int]:
+        key = tuple((str(t), int(size), (int(col[0]), int(col[1]), int(col[2]))) for t, size, col in lines)
+        laid, w, h = _measured_block(key, int(width), self.style)
+        return list(laid), w, h
+
+
 def draw_live_overlay(frame: np.ndarray, pose: PoseFrame | None, banner: Sequence[str] = (), *,
                       mirror: bool = True) -> np.ndarray:
     """A copy of the un-mirrored ``frame`` (flipped when ``mirror``) with the skeleton, each knee's
     FPPA and the ``banner`` lines drawn. Angles are measured on the un-mirrored landmarks; labels name
     the subject's sides."""
-    from .report.draw import BONE_RGB, MUTED_RGB, TEXT_RGB, Canvas, Style
-
     h, w = frame.shape[:2]
     out = unmirror(frame) if mirror else frame.copy()
-    c = Canvas(out, Style.for_frame(w, h))
+    c = _LiveCanvas(out, Style.for_frame(w, h))
     st = c.style
     if pose is not None:
         fppa = knee_fppa(pose.image)

@@ -1,14 +1,14 @@
 """The "Screen with the webcam" page: live skeleton, guided protocol, then the usual result view.
 
-Layout only; the live logic is :mod:`chainscan.live`. The WebRTC frame callback (another thread) only
-calls :meth:`LiveSession.on_frame`; the protocol and the analysis run here, in the script thread, in a
+Layout only; the live logic is :mod:`chainscan.live`. The WebRTC frame callback (another thread) is
+:meth:`LiveSession.on_av_frames`: it analyses the newest frame and skips the ones that arrived meanwhile
+(no backlog, so no growing latency); the protocol and the analysis run here, in the script thread, in a
 fragment that polls the sample queue a few times a second.
 """
 
 from __future__ import annotations
 
 import inspect
-import time
 from typing import Any
 
 import streamlit as st
@@ -143,8 +143,10 @@ def _status(proto: Protocol, session: LiveSession) -> None:
             st.markdown(f"**{line}**")
         if st.button("Finish now", key=_K + "finish"):
             proto.finish("stopped by the user")
-    st.caption(f"{stats.fps:.0f} frames/s analysed · {stats.latency_ms:.0f} ms per frame · "
-               f"{stats.dropped} dropped · person found in {stats.detected}/{stats.frames} frames")
+    lost = f" · {stats.dropped} samples lost (queue full)" if stats.dropped else ""
+    st.caption(f"{stats.fps:.0f} frames/s analysed · {stats.latency_ms:.0f} ms per frame · {stats.skipped} dropped · "
+               f"person found in {stats.detected}/{stats.frames} frames{lost} · pose {stats.pose_ms:.0f} ms + "
+               f"overlay {stats.overlay_ms:.0f} ms per frame")
     if proto.done:
         with st.spinner("Analysing…"):
             _analyse(proto, session)
@@ -191,21 +193,14 @@ def page(owner: str) -> None:
     with st.expander("How to set up the camera", expanded=not busy and not finished):
         st.markdown(SETUP_TIPS)
 
-    def callback(frame):  # WebRTC worker thread: pose + overlay only
-        import av
-
-        rgb = frame.to_ndarray(format="rgb24")
-        t = frame.time if frame.time is not None else time.monotonic()
-        out = session.on_frame(rgb, t)
-        return av.VideoFrame.from_ndarray(out, format="rgb24")
-
     video_col, status_col = st.columns([3, 2], gap="medium")
     with video_col:
         ctx = webrtc_streamer(
             key=_K + "stream", mode=WebRtcMode.SENDRECV, rtc_configuration=_rtc_configuration(),
             media_stream_constraints={"video": {"width": {"ideal": 640}, "height": {"ideal": 480},
                                                 "frameRate": {"ideal": 30}}, "audio": False},
-            video_frame_callback=callback, async_processing=True,
+            # worker thread, pose + overlay of the newest frame only (older ones are skipped, not queued)
+            queued_video_frames_callback=session.on_av_frames, async_processing=True,
             desired_playing_state=False if finished else None,
             video_html_attrs={"style": {"width": "100%"}, "controls": False, "autoPlay": True, "muted": True})
         st.caption("The preview is mirrored like a mirror; the analysis uses the camera's un-mirrored view, so "
