@@ -105,6 +105,9 @@ def _finish(result, out: Path, quiet: bool, started: float, extras=()) -> None:
 MAX_FPS_OPT = typer.Option(30.0, "--max-fps", min=0.0,
                            help="Analyse at most this many frames per second (default 30: 5 × the 6 Hz filter "
                                 "cut-off; 0 = every frame). A 60 fps clip then takes half the work.")
+MODEL_OPT = typer.Option(None, "--model", help="A MediaPipe pose_landmarker .task file "
+                         "(default: $CHAINSCAN_POSE_MODEL, else the model bundled with mediapipe).")
+NO_VIDEO_OPT = typer.Option(False, "--no-video", help="Do not write annotated.mp4.")
 WORKERS_OPT = typer.Option(0, "--workers", "-j", min=0,
                            help="Processes for pose extraction (default 0 = one per core). 1 = this process only.")
 
@@ -121,8 +124,7 @@ def screen(
     out: Path = typer.Option(Path("chainscan-results"), "--out", "-o", help="Folder for the results."),
     test: TestChoice = TEST_OPT,
     side: SideChoice = SIDE_OPT,
-    model: Optional[Path] = typer.Option(None, "--model", help="A MediaPipe pose_landmarker .task file "
-                                         "(default: $CHAINSCAN_POSE_MODEL, else the model bundled with mediapipe)."),
+    model: Optional[Path] = MODEL_OPT,
     max_fps: float = MAX_FPS_OPT,
     workers: int = WORKERS_OPT,
     baseline: Optional[Path] = typer.Option(None, "--baseline", help="A separate clip of quiet standing, used as the "
@@ -133,7 +135,7 @@ def screen(
     min_visibility: Optional[float] = VIS_OPT,
     max_gap_s: Optional[float] = GAP_OPT,
     report: str = REPORT_OPT,
-    no_video: bool = typer.Option(False, "--no-video", help="Do not write annotated.mp4."),
+    no_video: bool = NO_VIDEO_OPT,
     blur_faces: bool = BLUR_OPT,
     subject: Optional[str] = SUBJECT_OPT,
     pain: str = PAIN_OPT,
@@ -288,8 +290,7 @@ def batch(
                                                  "processes). Needs pip install \"chainscan\\[dask]\"."),
     test: TestChoice = TEST_OPT,
     side: SideChoice = SIDE_OPT,
-    model: Optional[Path] = typer.Option(None, "--model", help="A MediaPipe pose_landmarker .task file "
-                                         "(default: $CHAINSCAN_POSE_MODEL, else the model bundled with mediapipe)."),
+    model: Optional[Path] = MODEL_OPT,
     max_fps: float = MAX_FPS_OPT,
     config: Optional[Path] = CONFIG_OPT,
     threshold: List[str] = THRESH_OPT,
@@ -297,7 +298,7 @@ def batch(
     min_visibility: Optional[float] = VIS_OPT,
     max_gap_s: Optional[float] = GAP_OPT,
     report: str = REPORT_OPT,
-    no_video: bool = typer.Option(False, "--no-video", help="Do not write annotated.mp4."),
+    no_video: bool = NO_VIDEO_OPT,
     blur_faces: bool = BLUR_OPT,
     quiet: bool = QUIET_OPT,
 ) -> None:

@@ -758,6 +758,12 @@ def standing_specs(rig: Rig, n, seed, x_offset, y_offset=0.0):
 
 
 # ----------------------------------------------------------------------------- pipeline
+def set_format(fps: int, scale: int) -> None:
+    """Frame rate and size for every clip made after this call (the committed clips: 30 fps, scale 1)."""
+    global FPS, WIDTH, HEIGHT, FOCAL
+    FPS, WIDTH, HEIGHT, FOCAL = fps, 540 * scale, 960 * scale, 1012.5 * scale
+
+
 def make_camera():
     return raster.Camera(WIDTH, HEIGHT, FOCAL, [0.0, -CAM_DIST, CAM_HEIGHT], yaw_deg=0.0)
 
@@ -890,7 +896,7 @@ CLIPS = ["double_leg_squat", "single_leg_squat_left_valgus", "single_leg_stance_
 
 
 def run_clip(name, bodyA, rigA, bodyB, rigB, outdir: Path, png_dir: Path | None, preview=False,
-             variant=DEFAULT_VARIANT):
+             variant=DEFAULT_VARIANT, suffix=""):
     t_start = time.time()
     cam = make_camera()
     specs, meta = build_clip(name, bodyA, rigA, bodyB, rigB)
@@ -940,12 +946,13 @@ def run_clip(name, bodyA, rigA, bodyB, rigB, outdir: Path, png_dir: Path | None,
             pass
         return gt
     outdir.mkdir(parents=True, exist_ok=True)
-    encode(gen(), outdir / f"{name}.mp4", n)
+    encode(gen(), outdir / f"{name}{suffix}.mp4", n)
     t_render = time.time() - t0
-    with open(outdir / f"{name}.gt.json", "w") as f:
+    with open(outdir / f"{name}{suffix}.gt.json", "w") as f:
         json.dump(gt, f, separators=(",", ":"))
-    print(f"{name}: {n} frames, pose+GT {t_gt:.1f}s, render+encode {t_render:.1f}s "
-          f"({t_render / n:.3f} s/frame), {os.path.getsize(outdir / f'{name}.mp4') / 1e3:.0f} kB", flush=True)
+    print(f"{name}{suffix}: {n} frames, pose+GT {t_gt:.1f}s, render+encode {t_render:.1f}s "
+          f"({t_render / n:.3f} s/frame), {os.path.getsize(outdir / f'{name}{suffix}.mp4') / 1e3:.0f} kB",
+          flush=True)
     return gt
 
 
@@ -1121,7 +1128,13 @@ def main():
     ap.add_argument("--preview", action="store_true", help="only render the PNG frames (needs --frames-png)")
     ap.add_argument("--variant", default=DEFAULT_VARIANT, choices=sorted(VARIANTS),
                     help=f"renderer variant (default {DEFAULT_VARIANT}; lbs_paint = the older committed clips)")
+    ap.add_argument("--fps", type=int, default=FPS, help=f"frame rate (default {FPS}); timing is in seconds, so "
+                    "a 60 fps clip shows the same movement with twice the frames")
+    ap.add_argument("--scale", type=int, default=1, help=f"multiply the size ({WIDTH}x{HEIGHT}) and the focal "
+                    "length by this (2 = 1080x1920, the same picture at phone resolution)")
+    ap.add_argument("--suffix", default="", help="appended to each clip's file name, e.g. _1080p60")
     args = ap.parse_args()
+    set_format(args.fps, args.scale)
     names = args.only or CLIPS
     png = Path(args.frames_png) if args.frames_png else None
     if png:
@@ -1136,7 +1149,8 @@ def main():
         rigB = Rig(bodyB, stance_half_width=0.14)
     print(f"model setup {time.time() - t:.1f}s", flush=True)
     for nm in names:
-        run_clip(nm, bodyA, rigA, bodyB, rigB, Path(args.out), png, preview=args.preview, variant=args.variant)
+        run_clip(nm, bodyA, rigA, bodyB, rigB, Path(args.out), png, preview=args.preview, variant=args.variant,
+                 suffix=args.suffix)
     print(f"variant {args.variant}, total {time.time() - t:.1f}s")
 
 
