@@ -15,13 +15,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.signal import find_peaks, peak_widths
 
 from .config import SegmentationConfig
 from .errors import InsufficientData
 from .landmarks import Landmark as L
 from .landmarks import Side
 from .metrics import Baseline, mid_hip_y, support_series
+from .signal import find_peaks, peak_widths
 from .types import Segment, TestType
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.signal import butter, sosfiltfilt
 
 from .config import SignalConfig
 from .landmarks import Landmark
@@ -246,7 +245,7 @@ def lowpass(a: np.ndarray, t: np.ndarray, cutoff_hz: float) -> np.ndarray:
     dt = float(np.median(dts))
     fs = 1.0 / dt
     wn = min(cutoff_hz / 0.802 / (fs / 2), 0.95)
-    sos = butter(2, wn, btype="low", output="sos")
+    b, a_ = butter2_lowpass(wn)
     uniform = bool(np.all(np.abs(dts - dt) <= 0.1 * dt))
     out = a.copy()
     flat = out.reshape(a.shape[0], -1)
@@ -263,13 +262,139 @@ def lowpass(a: np.ndarray, t: np.ndarray, cutoff_hz: float) -> np.ndarray:
                 continue
             block = flat[s:e, cols]
             if uniform:
-                flat[s:e, cols] = sosfiltfilt(sos, block, axis=0, padlen=min(n - 1, 9))
+                flat[s:e, cols] = filtfilt2(b, a_, block, padlen=min(n - 1, 9))
             else:
                 tt = t[s:e]
                 grid = np.arange(tt[0], tt[-1] + dt / 2, dt)
                 if grid.size < 8:
                     continue
                 res = np.stack([np.interp(grid, tt, block[:, k]) for k in range(block.shape[1])], axis=1)
-                res = sosfiltfilt(sos, res, axis=0, padlen=min(grid.size - 1, 9))
+                res = filtfilt2(b, a_, res, padlen=min(grid.size - 1, 9))
                 flat[s:e, cols] = np.stack([np.interp(tt, grid, res[:, k]) for k in range(res.shape[1])], axis=1)
     return out
+
+
+# --------------------------------------------------------------------------------------------------
+# Small numpy versions of the scipy.signal routines used here. Importing scipy.signal costs ≈ 0.6 s
+# (it pulls in scipy.stats), more than a whole `chainscan reanalyse`; these give the same numbers
+# (checked against scipy in tests/test_engine_imports.py).
+
+
+def butter2_lowpass(wn: float) -> tuple[np.ndarray, np.ndarray]:
+    """2nd-order Butterworth low-pass, ``wn`` = cut-off ÷ Nyquist (0–1): (b, a) like ``scipy.signal.butter``."""
+    k = float(np.tan(np.pi * wn / 2))
+    d = 1.0 + np.sqrt(2.0) * k + k * k
+    b = np.array([k * k, 2 * k * k, k * k]) / d
+    a = np.array([1.0, 2 * (k * k - 1) / d, (1 - np.sqrt(2.0) * k + k * k) / d])
+    return b, a
+
+
+def _biquad(b: np.ndarray, a: np.ndarray, x: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """One biquad section (direct form II transposed) along axis 0; ``z``: (2, ...) initial state."""
+    b0, b1, b2 = (float(v) for v in b)
+    a1, a2 = float(a[1]), float(a[2])
+    y = np.empty_like(x)
+    z1, z2 = z[0].copy(), z[1].copy()
+    for n in range(x.shape[0]):
+        xn = x[n]
+        yn = b0 * xn + z1
+        z1 = b1 * xn - a1 * yn + z2
+        z2 = b2 * xn - a2 * yn
+        y[n] = yn
+    return y
+
+
+def filtfilt2(b: np.ndarray, a: np.ndarray, x: np.ndarray, padlen: int) -> np.ndarray:
+    """Forward-backward biquad along axis 0 with odd padding and steady-state initial conditions:
+    ``scipy.signal.sosfiltfilt(sos, x, axis=0, padlen=padlen)`` for a one-section ``sos``."""
+    x = np.asarray(x, dtype=np.float64)
+    if padlen > 0:
+        left = 2 * x[0] - x[padlen:0:-1]
+        right = 2 * x[-1] - x[-2:-(padlen + 2):-1]
+        ext = np.concatenate([left, x, right], axis=0)
+    else:
+        ext = x
+    # steady state for a step input (scipy.signal.lfilter_zi)
+    zi = np.linalg.solve(np.array([[1 + a[1], -1.0], [a[2], 1.0]]), b[1:] - a[1:] * b[0])
+    shape = (2,) + (1,) * (x.ndim - 1)
+    y = _biquad(b, a, ext, zi.reshape(shape) * ext[0])
+    y = _biquad(b, a, y[::-1], zi.reshape(shape) * y[-1])[::-1]
+    return np.ascontiguousarray(y[padlen:y.shape[0] - padlen] if padlen > 0 else y)
+
+
+def find_peaks(x: np.ndarray, *, prominence: float, distance: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Local maxima of ``x`` at least ``distance`` samples apart (higher peaks win) with at least
+    ``prominence``: ``scipy.signal.find_peaks(x, prominence=..., distance=...)`` (same plateau, distance and
+    prominence rules). Returns the peak indices and their prominences, left_bases and right_bases."""
+    x = np.asarray(x, dtype=np.float64)
+    n = x.shape[0]
+    peaks = []
+    i = 1
+    while i < n - 1:
+        if x[i - 1] < x[i]:
+            ahead = i + 1
+            while ahead < n - 1 and x[ahead] == x[i]:
+                ahead += 1
+            if x[ahead] < x[i]:
+                peaks.append((i + ahead - 1) // 2)
+                i = ahead
+        i += 1
+    pk = np.asarray(peaks, dtype=np.intp)
+    if distance > 1 and pk.size > 1:
+        keep = np.ones(pk.size, dtype=bool)
+        order = np.argsort(x[pk])
+        for j in order[::-1]:
+            if not keep[j]:
+                continue
+            k = j - 1
+            while k >= 0 and pk[j] - pk[k] < distance:
+                keep[k] = False
+                k -= 1
+            k = j + 1
+            while k < pk.size and pk[k] - pk[j] < distance:
+                keep[k] = False
+                k += 1
+        pk = pk[keep]
+    proms = np.empty(pk.size)
+    lb = np.empty(pk.size, dtype=np.intp)
+    rb = np.empty(pk.size, dtype=np.intp)
+    for m, p in enumerate(pk):
+        top = x[p]
+        i, lb[m], lo_l = p, p, top
+        while i >= 0 and x[i] <= top:
+            if x[i] < lo_l:
+                lo_l, lb[m] = x[i], i
+            i -= 1
+        i, rb[m], lo_r = p, p, top
+        while i <= n - 1 and x[i] <= top:
+            if x[i] < lo_r:
+                lo_r, rb[m] = x[i], i
+            i += 1
+        proms[m] = top - max(lo_l, lo_r)
+    sel = proms >= prominence
+    return pk[sel], {"prominences": proms[sel], "left_bases": lb[sel], "right_bases": rb[sel]}
+
+
+def peak_widths(x: np.ndarray, peaks: np.ndarray, rel_height: float,
+                prominence_data: tuple[np.ndarray, np.ndarray, np.ndarray]) -> tuple[np.ndarray, ...]:
+    """Width of each peak at ``rel_height`` of its prominence: (widths, heights, left_ips, right_ips),
+    as ``scipy.signal.peak_widths`` (linear interpolation between samples)."""
+    x = np.asarray(x, dtype=np.float64)
+    proms, lbs, rbs = prominence_data
+    out = np.empty((4, len(peaks)))
+    for m, p in enumerate(peaks):
+        h = x[p] - proms[m] * rel_height
+        i = p
+        while lbs[m] < i and h < x[i]:
+            i -= 1
+        left = float(i)
+        if x[i] < h:
+            left += (h - x[i]) / (x[i + 1] - x[i])
+        i = p
+        while i < rbs[m] and h < x[i]:
+            i += 1
+        right = float(i)
+        if x[i] < h:
+            right -= (h - x[i]) / (x[i - 1] - x[i])
+        out[:, m] = (right - left, h, left, right)
+    return out[0], out[1], out[2], out[3]
