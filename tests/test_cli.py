@@ -105,10 +105,22 @@ def test_screen_max_fps_halves_frames(test_videos, tmp_path):
     d = json.loads((out / "result.json").read_text())
     assert d["source"]["analysed_fps"] == pytest.approx(15, abs=0.6)
     frame_rate = next(g for g in d["quality"] if g["gate"] == "frame_rate")
-    assert not frame_rate["passed"] and "--max-fps" in frame_rate["message"]
+    # the gate judges the 30 fps recording and says that --max-fps thinned it
+    assert frame_rate["passed"] and frame_rate["value"] == pytest.approx(30, abs=0.6)
+    assert "--max-fps" in frame_rate["message"] and "Recorded at 30 frames/s" in frame_rate["message"]
     rows = list(csv.DictReader((out / "frames.csv").open()))
     frames = [int(x["frame"]) for x in rows]
     assert frames[:3] == [0, 2, 4]
+    # reanalysing its pose.npz (no --max-fps) gives the same gates and the same result
+    out2 = tmp_path / "again"
+    r2 = runner.invoke(app, ["reanalyse", str(out / "pose.npz"), "--out", str(out2), "-q"])
+    assert r2.exit_code == 0, r2.output
+    d2 = json.loads((out2 / "result.json").read_text())
+    assert d2["quality"] == d["quality"]
+    assert "has only 15 frames/s" not in json.dumps(d2) and "recorded at only" not in json.dumps(d2)
+    for x in (d, d2):
+        x.pop("created")
+    assert d2 == d
 
 
 def test_reanalyse_with_a_separate_baseline(tmp_path):

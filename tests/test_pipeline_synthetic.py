@@ -285,3 +285,23 @@ def test_baseline_clip_from_behind_is_refused_and_refusals_carry_the_pose():
     with pytest.raises(QualityGateFailed) as e2:
         screen_pose(side.pose)
     assert e2.value.pose is side.pose
+
+
+def _every_second_frame(pose):
+    k = slice(None, None, 2)
+    return dataclasses.replace(pose, coords=pose.coords[k].copy(), visibility=pose.visibility[k].copy(),
+                               world=pose.world[k].copy(), timestamps=pose.timestamps[k].copy(),
+                               frame_indices=pose.frame_indices[k].copy())
+
+
+def test_frame_rate_gate_judges_the_recording_not_the_analysed_rate():
+    thinned = _every_second_frame(syn.make_squat(fps=30).pose)  # what --max-fps 15 stores in pose.npz
+    assert thinned.fps == pytest.approx(15)
+    gate = next(g for g in screen_pose(thinned).quality if g.gate == "frame_rate")
+    assert gate.passed and gate.value == pytest.approx(30)
+    assert "Recorded at 30 frames/s" in gate.message and "analysed at only 15" in gate.message
+    assert "only 15 frames/s" not in gate.message.split("but")[0]
+    # a clip really recorded at 15 frames/s fails, thinned or not
+    for pose in (syn.make_squat(fps=15).pose, _every_second_frame(syn.make_squat(fps=15, n_reps=4).pose)):
+        gate = next(g for g in screen_pose(pose).quality if g.gate == "frame_rate")
+        assert not gate.passed and "recorded at only" in gate.message

@@ -76,7 +76,10 @@ def neutral_baseline(pose: PoseSequence, config: ScreeningConfig | None = None) 
 def screen_pose(pose: PoseSequence, config: ScreeningConfig | None = None, *, test: TestType | None = None,
                 side: Side | None = None, baseline: m.Baseline | None = None,
                 max_fps: float | None = None) -> ScreeningResult:
-    """Analyse a stored PoseSequence: milliseconds, no model. Raises QualityGateFailed / InsufficientData."""
+    """Analyse a stored PoseSequence: milliseconds, no model. Raises QualityGateFailed / InsufficientData.
+
+    ``max_fps`` is not used (the frame-rate gate reads the recording's rate from the pose itself, so a
+    re-analysis of the stored pose agrees with the screen); it is kept for old callers."""
     cfg = config or ScreeningConfig()
     cfg.validate()
     clean, series, foot_lift_raw = _analyse_landmarks(pose, cfg)
@@ -87,7 +90,7 @@ def screen_pose(pose: PoseSequence, config: ScreeningConfig | None = None, *, te
         q.full_body_gate(pose, cfg.quality),
         q.frontal_view_gate(clean, cfg.quality),
         q.distance_gate(clean, ok, pose.meta.height, cfg.quality),
-        q.frame_rate_gate(pose, cfg.quality, max_fps),
+        q.frame_rate_gate(pose, cfg.quality),
         q.single_person_gate(pose),
     ]
     blocking = q.blocking_failures(gates)
@@ -134,7 +137,7 @@ def screen_video(video: str | os.PathLike, config: ScreeningConfig | None = None
     pose = extract_pose(video, estimator, max_fps=max_fps, progress=progress, model_path=model_path,
                         workers=workers if estimator is None else 1)
     try:
-        return screen_pose(pose, cfg, test=test, side=side, baseline=base, max_fps=max_fps), pose
+        return screen_pose(pose, cfg, test=test, side=side, baseline=base), pose
     except QualityGateFailed as e:
         e.pose = pose
         raise

@@ -129,16 +129,33 @@ def distance_gate(clean: CleanedPose, ok: np.ndarray, height: int, cfg: QualityC
     return QualityGate("distance", True, f"The person fills {frac:.0%} of the picture height.", False, 100 * frac, "%")
 
 
-def frame_rate_gate(pose: PoseSequence, cfg: QualityConfig, max_fps: float | None) -> QualityGate:
-    fps = pose.fps
-    if fps + 0.5 >= cfg.min_fps:
-        return QualityGate("frame_rate", True, f"Analysed at {fps:.0f} frames/s.", False, fps, "frames/s")
-    if max_fps and max_fps < cfg.min_fps and pose.meta.fps >= cfg.min_fps:
-        msg = f"Only {fps:.0f} frames/s were analysed because of --max-fps; use at least {cfg.min_fps:.0f}."
+def recorded_fps(pose: PoseSequence) -> float:
+    """The recording's frame rate, from the pose alone: the analysed rate times the median step between
+    analysed source frames (a 30 fps clip analysed at 15 frames/s has every 2nd frame). The same in
+    ``screen`` and in ``reanalyse`` of its pose.npz, whatever --max-fps was."""
+    if pose.n_frames < 2:
+        return float(pose.meta.fps)
+    step = float(np.median(np.diff(pose.frame_indices)))
+    return pose.fps * max(step, 1.0)
+
+
+def frame_rate_gate(pose: PoseSequence, cfg: QualityConfig, max_fps: float | None = None) -> QualityGate:
+    """Judges the recording's frame rate (:func:`recorded_fps`), not the analysed one; a recording thinned
+    by --max-fps below ``min_fps`` passes with a note. ``max_fps`` is ignored (kept for old callers)."""
+    rec, fps = recorded_fps(pose), pose.fps
+    if rec + 0.5 < cfg.min_fps:
+        return QualityGate("frame_rate", False,
+                           f"The clip was recorded at only {rec:.0f} frames/s, too few to catch the deepest point "
+                           f"of fast movements; record at {max(30, cfg.min_fps):.0f} frames/s or more.", False,
+                           rec, "frames/s")
+    if fps + 0.5 >= rec:
+        msg = f"Recorded and analysed at {rec:.0f} frames/s."
+    elif fps + 0.5 >= cfg.min_fps:
+        msg = f"Recorded at {rec:.0f} frames/s, analysed at {fps:.0f} frames/s (--max-fps)."
     else:
-        msg = (f"The clip has only {fps:.0f} frames/s, too few to catch the deepest point of fast movements; "
-               f"record at {max(30, cfg.min_fps):.0f} frames/s or more.")
-    return QualityGate("frame_rate", False, msg, False, fps, "frames/s")
+        msg = (f"Recorded at {rec:.0f} frames/s but analysed at only {fps:.0f} frames/s (--max-fps), which can "
+               f"miss the deepest point of fast movements; analyse with --max-fps {cfg.min_fps:.0f} or more.")
+    return QualityGate("frame_rate", True, msg, False, rec, "frames/s")
 
 
 def single_person_gate(pose: PoseSequence) -> QualityGate:
