@@ -1,4 +1,8 @@
-"""Screening history (chainscan.storage): SQLite in tmp_path; PostgreSQL when CHAINSCAN_TEST_PG_URL is set."""
+"""Screening history (chainscan.storage) on SQLite in tmp_path and on PostgreSQL.
+
+The ``store`` tests run on both backends; PostgreSQL comes from the ``pg_url`` fixture (conftest.py): a
+throwaway server for the session, or CHAINSCAN_TEST_PG_URL. Each PostgreSQL test gets its own schema
+(dropped afterwards), so it sees only its own rows."""
 
 from __future__ import annotations
 
@@ -47,8 +51,34 @@ def _at(result: dict, when: str) -> dict:
 
 
 @pytest.fixture()
-def store(tmp_path: Path):
+def sqlite_store(tmp_path: Path):
     s = open_storage(str(tmp_path / "db" / "history.db"))
+    yield s
+    s.close()
+
+
+@pytest.fixture()
+def pg_schema_url(pg_url: str):
+    """A URL of ``pg_url``'s database whose tables go into a fresh schema of their own (dropped afterwards)."""
+    schema = f"chainscan_test_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(pg_url)
+    try:
+        with admin.begin() as con:
+            con.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+        yield sa.make_url(pg_url).update_query_dict({"options": f"-csearch_path={schema}"}) \
+            .render_as_string(hide_password=False)
+    finally:
+        with admin.begin() as con:
+            con.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request, tmp_path: Path):
+    if request.param == "sqlite":
+        s = open_storage(str(tmp_path / "db" / "history.db"))
+    else:
+        s = open_storage(request.getfixturevalue("pg_schema_url"), files_dir=tmp_path / "files")
     yield s
     s.close()
 
@@ -136,6 +166,11 @@ def test_owner_isolation(store, results, some_files):
         store.get("anna", 999)
     with pytest.raises(NotFound):
         store.get("anna", "not-a-number")
+    for huge in (0, -1, 2**31, 10**20):  # beyond the id column (PostgreSQL: integer): just "not found"
+        with pytest.raises(NotFound):
+            store.get("anna", huge)
+        with pytest.raises(NotFound):
+            store.delete("anna", huge)
 
 
 def test_metric_history_is_oldest_first_per_label(store, results):
@@ -178,7 +213,8 @@ def test_failing_copy_stores_nothing(store, results, some_files, monkeypatch):
     assert store.list("anna") == [] and _folders(store) == []
 
 
-def test_failing_database_write_stores_no_files(store, results, some_files):
+def test_failing_database_write_stores_no_files(sqlite_store, results, some_files):
+    store = sqlite_store
     bad = copy.deepcopy(results["sls"])
     bad["findings"][0]["value"] = float("nan")  # not JSON: refused before anything is written
     with pytest.raises(StorageError, match="JSON"):
@@ -297,26 +333,75 @@ def test_unwritable_folder(tmp_path):
 
 
 # ------------------------------------------------------------------------------ PostgreSQL
-@pytest.mark.skipif(not os.environ.get("CHAINSCAN_TEST_PG_URL"), reason="set CHAINSCAN_TEST_PG_URL to test PostgreSQL")
-def test_postgresql_round_trip(tmp_path, results, some_files):
-    url = os.environ["CHAINSCAN_TEST_PG_URL"]
-    s = open_storage(url, files_dir=tmp_path / "files")
+def test_postgresql_round_trip(pg_url, tmp_path, results, some_files):
+    """The database's default schema, shared with other users: unique owners, everything deleted after."""
+    s = open_storage(pg_url, files_dir=tmp_path / "files")
+    assert s.url.startswith("postgresql+psycopg://")
     me, other = f"test-{uuid.uuid4().hex}", f"test-{uuid.uuid4().hex}"
     try:
-        a = s.save(owner=me, label="P-001", result=_at(results["sls"], "2025-01-01T10:00:00+00:00"), files=some_files)
+        a = s.save(owner=me, label="P-001", notes="first", files=some_files,
+                   result=_at(results["sls"], "2025-01-01T10:00:00+00:00"))
         b = s.save(owner=me, label="P-001", result=_at(results["sls"], "2025-02-01T10:00:00+00:00"))
-        assert [r.id for r in s.list(me)] == [b, a]
-        assert s.get(me, a).created == dt.datetime(2025, 1, 1, 10, tzinfo=dt.timezone.utc)
+        c = s.save(owner=other, label="P-001", result=results["stance"])
+        assert [r.id for r in s.list(me)] == [b, a] and [r.id for r in s.list(other)] == [c]
+        rec = s.get(me, a)
+        assert rec.created == dt.datetime(2025, 1, 1, 10, tzinfo=dt.timezone.utc)
+        assert rec.result == _at(results["sls"], "2025-01-01T10:00:00+00:00")
+        assert rec.metrics == headline_metrics(results["sls"]) and rec.flagged == flagged_findings(results["sls"])
+        assert {n: p.read_bytes() for n, p in rec.files.items()} == {n: p.read_bytes() for n, p in some_files.items()}
         assert len(s.metric_history(me, "P-001", "knee_fppa_deg.left")) == 2
         with pytest.raises(NotFound):
             s.get(other, a)
+        with pytest.raises(NotFound):
+            s.delete(other, a)
         s.update_notes(me, a, "pg notes")
         assert s.get(me, a).notes == "pg notes"
-        with sa.create_engine(url).connect() as con:
+        with sa.create_engine(pg_url).connect() as con:
             assert con.execute(sa.text("SELECT value FROM meta WHERE key = 'schema_version'")).scalar() == \
                 str(SCHEMA_VERSION)
+            assert con.execute(sa.text("SELECT data_type FROM information_schema.columns WHERE "
+                                       "table_name = 'screenings' AND column_name = 'created' "
+                                       "AND table_schema = current_schema()")).scalar() == \
+                "timestamp with time zone"
+        s.delete(me, a)
+        assert not rec.files["report.pdf"].parent.exists()
+        assert [r.id for r in s.list(me)] == [b]
     finally:
-        for r in s.list(me):
-            s.delete(me, r.id)
+        for owner in (me, other):
+            for r in s.list(owner):
+                s.delete(owner, r.id)
         s.close()
     assert _folders(s) == []
+
+
+def test_postgresql_refused_write_leaves_nothing(pg_schema_url, tmp_path, results, some_files):
+    """PostgreSQL enforces what SQLite ignores (VARCHAR lengths, NUL characters): the refused insert is a
+    clear StorageError and neither a row nor a copied file is left behind."""
+    s = open_storage(pg_schema_url, files_dir=tmp_path / "files")
+    try:
+        with pytest.raises(StorageError, match="The screening database .* failed") as e:
+            s.save(owner="anna", label="x" * 201, result=results["sls"], files=some_files)
+        assert "Traceback" not in str(e.value)
+        with pytest.raises(StorageError, match="failed"):
+            s.save(owner="anna", label="P", notes="a\x00b", result=results["sls"], files=some_files)
+        assert s.list("anna") == [] and _folders(s) == []
+        sid = s.save(owner="anna", label="x" * 200, result=results["sls"], files=some_files)  # the limit fits
+        assert s.get("anna", sid).label == "x" * 200
+    finally:
+        s.close()
+
+
+def test_postgresql_schema_version_and_reopen(pg_schema_url, tmp_path, results):
+    s = open_storage(pg_schema_url, files_dir=tmp_path / "files")
+    sid = s.save(owner="anna", label="P", result=results["dls"])
+    assert open_storage(pg_schema_url, files_dir=tmp_path / "files") is s
+    s.close()
+    s2 = open_storage(pg_schema_url, files_dir=tmp_path / "files")  # tables exist: opens them as they are
+    assert s2.get("anna", sid).test == "double_leg_squat"
+    s2.close()
+    engine = sa.create_engine(pg_schema_url)
+    with engine.begin() as con:
+        con.execute(sa.text("UPDATE meta SET value = '99' WHERE key = 'schema_version'"))
+    engine.dispose()
+    with pytest.raises(StorageError, match="schema version 99"):
+        open_storage(pg_schema_url, files_dir=tmp_path / "files")

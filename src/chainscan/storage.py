@@ -569,11 +569,18 @@ def _require(value: str, what: str) -> str:
     return value.strip()
 
 
+#: the largest id the ``screenings.id`` column holds (PostgreSQL's integer; SQLite's is wider)
+_MAX_ID = 2**31 - 1
+
+
 def _id(screening_id: Any) -> int:
     try:
-        return int(screening_id)
+        sid = int(screening_id)
     except (TypeError, ValueError):
         raise _not_found(screening_id) from None
+    if not 1 <= sid <= _MAX_ID:  # no such row; asking the database would fail with "out of range"
+        raise _not_found(screening_id)
+    return sid
 
 
 def _not_found(screening_id: Any) -> NotFound:
