@@ -136,6 +136,22 @@ def test_reanalyse_with_a_separate_baseline(tmp_path):
     assert d["baseline"]["source"] == "separate"
     drop = next(f for f in d["findings"] if f["code"] == "pelvic_drop")
     assert drop["value"] == pytest.approx(5.0, abs=1.0)
+    # the baseline's landmarks are stored with the results and reused by the next reanalyse
+    np.testing.assert_array_equal(load_pose(out / "baseline_pose.npz").coords, load_pose(stand).coords)
+    out2 = tmp_path / "o2"
+    r2 = runner.invoke(app, ["reanalyse", str(out / "pose.npz"), "--out", str(out2)])
+    assert r2.exit_code == 0, r2.output
+    assert "separate standing clip stored with it" in r2.output
+    d2 = json.loads((out2 / "result.json").read_text())
+    for x in (d, d2):
+        x.pop("created")
+    assert d2 == d and (out2 / "baseline_pose.npz").is_file()
+    # --clip-baseline ignores it
+    out3 = tmp_path / "o3"
+    r3 = runner.invoke(app, ["reanalyse", str(out / "pose.npz"), "--out", str(out3), "--clip-baseline", "-q"])
+    assert r3.exit_code == 0, r3.output
+    assert json.loads((out3 / "result.json").read_text())["baseline"]["source"] == "clip"
+    assert not (out3 / "baseline_pose.npz").exists()
 
 
 def test_reports_plan_and_report_command(sls_pose, tmp_path):

@@ -92,11 +92,11 @@ def _answers(pain: str, arch: Optional[str], sex: Optional[str]):
     return Answers(pain=tuple(p.strip() for p in pain.split(",") if p.strip()), arch=arch, sex=sex)
 
 
-def _finish(result, out: Path, quiet: bool, started: float, extras=()) -> None:
+def _finish(result, out: Path, quiet: bool, started: float, extras=(), baseline_pose=None) -> None:
     from .report.writer import write_outputs
     from .summary import summary_text
 
-    files = write_outputs(result, out, extras=extras)
+    files = write_outputs(result, out, baseline_pose=baseline_pose, extras=extras)
     if not quiet:
         typer.echo(summary_text(result))
         typer.echo(f"Wrote {', '.join(f.name for f in files)} to {out} in {time.perf_counter() - started:.1f} s.")
@@ -187,7 +187,11 @@ def reanalyse(
     out: Path = typer.Option(..., "--out", "-o", help="Folder for the new results."),
     test: TestChoice = TEST_OPT,
     side: SideChoice = SIDE_OPT,
-    baseline: Optional[Path] = typer.Option(None, "--baseline", help="pose.npz of a separate quiet-standing clip."),
+    baseline: Optional[Path] = typer.Option(None, "--baseline", help="pose.npz of a separate quiet-standing clip "
+                                            "(default: the baseline_pose.npz stored beside POSE_FILE by "
+                                            "'screen --baseline', if there is one)."),
+    clip_baseline: bool = typer.Option(False, "--clip-baseline", help="Ignore a stored baseline_pose.npz and take "
+                                       "the neutral baseline from quiet standing in the clip."),
     config: Optional[Path] = CONFIG_OPT,
     threshold: List[str] = THRESH_OPT,
     cutoff_hz: Optional[float] = CUTOFF_OPT,
@@ -201,22 +205,37 @@ def reanalyse(
     quiet: bool = QUIET_OPT,
 ) -> None:
     """Re-run everything after pose extraction from a stored pose.npz (no model, well under a second).
-    Writes the same files as screen except the annotated video and key frames (they need the video)."""
+    Writes the same files as screen except the annotated video and key frames (they need the video).
+    A baseline_pose.npz stored beside POSE_FILE by 'screen --baseline' is used again (unless
+    --baseline or --clip-baseline says otherwise)."""
     from .io.pose_file import load_pose
     from .pipeline import neutral_baseline, screen_pose
     from .report import outputs
+    from .report.writer import BASELINE_POSE_FILE
 
     started = time.perf_counter()
     try:
+        if baseline is not None and clip_baseline:
+            raise ConfigError("Give either --baseline or --clip-baseline, not both.")
         cfg = _config(config, threshold, cutoff_hz, min_visibility, max_gap_s)
         formats = outputs.parse_formats(report)
         answers = _answers(pain, arch, sex)
         pose = load_pose(pose_file)
-        base = neutral_baseline(load_pose(baseline), cfg) if baseline else None
+        stored = pose_file.parent / BASELINE_POSE_FILE
+        note = ""
+        if baseline is None and not clip_baseline and stored.is_file():
+            baseline = stored
+            note = (f"Neutral baseline: the separate standing clip stored with it ({stored}); "
+                    "--clip-baseline uses standing in the clip instead.")
+        base_pose = load_pose(baseline) if baseline else None
+        base = neutral_baseline(base_pose, cfg) if base_pose is not None else None
         result = screen_pose(pose, cfg, test=_test(test), side=_side(side), baseline=base)
         result_dict = result.to_dict()
         write_plan, plan = outputs.plan_step(result_dict, answers)
-        _finish(result, out, quiet, started, [write_plan, outputs.report_step(formats, plan, result_dict, subject)])
+        if note and not quiet:
+            typer.echo(note)
+        _finish(result, out, quiet, started, [write_plan, outputs.report_step(formats, plan, result_dict, subject)],
+                baseline_pose=base_pose)
     except ChainscanError as e:
         _fail(e)
 

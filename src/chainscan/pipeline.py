@@ -112,13 +112,24 @@ def screen_pose(pose: PoseSequence, config: ScreeningConfig | None = None, *, te
                            findings=tuple(findings), quality=tuple(gates), config=cfg, created=now_iso())
 
 
+def baseline_pose_from_video(video: str | os.PathLike, estimator: PoseEstimator | None = None, *,
+                             max_fps: float | None = None,
+                             model_path: str | os.PathLike | None = None) -> PoseSequence:
+    """Landmarks of a separate quiet-standing clip (its own model instance: tracking state must not carry
+    over from one clip to the next). Stored as baseline_pose.npz so ``reanalyse`` can reuse it."""
+    return extract_pose(video, estimator, max_fps=max_fps, check_other_people=False, model_path=model_path)
+
+
 def screen_video(video: str | os.PathLike, config: ScreeningConfig | None = None, *,
                  test: TestType | None = None, side: Side | None = None,
                  estimator: PoseEstimator | None = None, model_path: str | os.PathLike | None = None,
                  max_fps: float | None = None, baseline_video: str | os.PathLike | None = None,
+                 baseline_pose: PoseSequence | None = None,
                  progress: Progress | None = None, workers: int = 1) -> tuple[ScreeningResult, PoseSequence]:
     """Video → pose (the slow part) → ScreeningResult. Returns the result and the PoseSequence to cache.
 
+    The neutral baseline comes from ``baseline_pose`` (landmarks of a separate standing clip, see
+    :func:`baseline_pose_from_video`), else from ``baseline_video``, else from quiet standing in the clip.
     ``workers`` > 1 runs pose extraction in that many parallel processes (see ``extract_pose``; not
     with a given ``estimator``). If screening fails a blocking gate, the exception carries the pose in
     ``.pose`` for inspection.
@@ -126,14 +137,10 @@ def screen_video(video: str | os.PathLike, config: ScreeningConfig | None = None
     cfg = config or ScreeningConfig()
     cfg.validate()
     probe(video)  # a bad file is reported before the model is loaded
-    if baseline_video is not None:
+    if baseline_pose is None and baseline_video is not None:
         probe(baseline_video)
-    base = None
-    if baseline_video is not None:
-        # its own model instance: tracking state must not carry over from one clip to the next
-        base_pose = extract_pose(baseline_video, estimator, max_fps=max_fps, check_other_people=False,
-                                 model_path=model_path)
-        base = neutral_baseline(base_pose, cfg)
+        baseline_pose = baseline_pose_from_video(baseline_video, estimator, max_fps=max_fps, model_path=model_path)
+    base = neutral_baseline(baseline_pose, cfg) if baseline_pose is not None else None
     pose = extract_pose(video, estimator, max_fps=max_fps, progress=progress, model_path=model_path,
                         workers=workers if estimator is None else 1)
     try:

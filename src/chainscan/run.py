@@ -48,7 +48,8 @@ def screen_to_folder(video: str | os.PathLike, out: str | os.PathLike, options: 
 
     Raises ChainscanError subclasses for bad input (nothing is written then).
     """
-    from .pipeline import screen_video
+    from .io.video import probe
+    from .pipeline import baseline_pose_from_video, screen_video
     from .recommendations import Answers
     from .report import outputs
     from .report.writer import write_outputs
@@ -56,16 +57,20 @@ def screen_to_folder(video: str | os.PathLike, out: str | os.PathLike, options: 
     o = options or ScreenOptions()
     video = Path(video)
     answers = Answers(pain=o.pain, arch=o.arch, sex=o.sex)  # a bad answer fails before the model runs
+    base_pose = None
+    if o.baseline_video is not None:
+        probe(video)  # a bad clip is reported before the model is loaded
+        probe(o.baseline_video)
+        base_pose = baseline_pose_from_video(o.baseline_video, max_fps=o.max_fps, model_path=o.model_path)
     result, _ = screen_video(video, o.config, test=o.test, side=o.side, model_path=o.model_path,
-                             max_fps=o.max_fps, baseline_video=o.baseline_video, progress=progress,
-                             workers=o.workers)
+                             max_fps=o.max_fps, baseline_pose=base_pose, progress=progress, workers=o.workers)
     result_dict = result.to_dict()
     write_plan, plan = outputs.plan_step(result_dict, answers)
     extras: list = [write_plan, outputs.keyframes_step(video, result, o.blur_faces)]
     if o.write_video:
         extras.append(outputs.video_step(video, result, o.blur_faces))
     extras.append(outputs.report_step(o.report_formats, plan, result_dict, o.subject))
-    files = write_outputs(result, Path(out), extras=extras)
+    files = write_outputs(result, Path(out), baseline_pose=base_pose, extras=extras)
     return result, files
 
 

@@ -12,9 +12,12 @@ from pathlib import Path
 from ..errors import ChainscanError
 from ..io.pose_file import save_pose
 from ..result import ScreeningResult
+from ..types import PoseSequence
 from .tables import frames_csv, reps_csv
 
 OUTPUT_FILES = ("result.json", "frames.csv", "reps.csv", "pose.npz")
+#: landmarks of the separate standing clip (``screen --baseline``), reused by ``reanalyse``
+BASELINE_POSE_FILE = "baseline_pose.npz"
 
 
 def move_into(tmp: Path, out: Path) -> list[Path]:
@@ -52,9 +55,10 @@ Extra = Callable[[Path], object]
 
 
 def write_outputs(result: ScreeningResult, out_dir: str | os.PathLike, *, write_pose: bool = True,
-                  extras: Sequence[Extra] = ()) -> list[Path]:
-    """Write result.json, frames.csv, reps.csv and pose.npz into ``out_dir``, then run each of ``extras``
-    (plan, key frames, annotated video, reports) on the same folder.
+                  baseline_pose: PoseSequence | None = None, extras: Sequence[Extra] = ()) -> list[Path]:
+    """Write result.json, frames.csv, reps.csv and pose.npz (and baseline_pose.npz, the landmarks of a
+    separate standing clip, when one was used) into ``out_dir``, then run each of ``extras`` (plan, key
+    frames, annotated video, reports) on the same folder.
 
     Everything is first written to a temporary folder beside ``out_dir`` and moved in only when all of
     it is complete, so an error never leaves a half-written result.
@@ -67,6 +71,8 @@ def write_outputs(result: ScreeningResult, out_dir: str | os.PathLike, *, write_
         (tmp / "reps.csv").write_text(reps_csv(result), encoding="utf-8")
         if write_pose:
             save_pose(result.pose, tmp / "pose.npz")
+            if baseline_pose is not None:
+                save_pose(baseline_pose, tmp / BASELINE_POSE_FILE)
         for step in extras:
             step(tmp)
         return move_into(tmp, out)
