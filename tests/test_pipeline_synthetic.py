@@ -305,3 +305,17 @@ def test_frame_rate_gate_judges_the_recording_not_the_analysed_rate():
     for pose in (syn.make_squat(fps=15).pose, _every_second_frame(syn.make_squat(fps=15, n_reps=4).pose)):
         gate = next(g for g in screen_pose(pose).quality if g.gate == "frame_rate")
         assert not gate.passed and "recorded at only" in gate.message
+
+
+def test_no_test_recognised_names_the_failed_recording_gate_first():
+    pose = syn.make_standing(duration_s=4.0).pose
+    with pytest.raises(InsufficientData) as plain:
+        screen_pose(pose)
+    assert str(plain.value).startswith("No squat or single-leg stance was recognised")
+    crowded = dataclasses.replace(pose, extra={"other_people_checks": 5, "other_people_found": 3})
+    with pytest.raises(QualityGateFailed) as e:
+        screen_pose(crowded)
+    msg = str(e.value)
+    assert msg.startswith("Another person was seen in 3 of 5 checked frames")
+    assert "probably why no squat or single-leg stance was recognised" in msg
+    assert {g.gate for g in e.value.gates if not g.passed} >= {"single_person"} and e.value.pose is crowded

@@ -10,7 +10,7 @@ import numpy as np
 from . import metrics as m
 from . import quality as q
 from .config import ScreeningConfig
-from .errors import QualityGateFailed
+from .errors import InsufficientData, QualityGateFailed
 from .extract import Progress, extract_pose
 from .io.pose import PoseEstimator
 from .io.video import probe
@@ -73,6 +73,23 @@ def neutral_baseline(pose: PoseSequence, config: ScreeningConfig | None = None) 
     return _baseline_from(clean, pose, series, lift, win, "separate")
 
 
+#: failed recording gates that can explain why no test was recognised, most likely cause first
+_CAUSES = ("single_person", "lighting", "full_body", "frontal_view", "distance", "valid_frames", "frame_rate")
+
+
+def _segmentation_failure(e: InsufficientData, gates: list, pose: PoseSequence) -> InsufficientData:
+    """No test or no rep was recognised: when recording gates failed, say those first (they are the likely
+    cause: another person in view, a dark or angled clip, feet out of the picture…), then what was not found."""
+    failed = sorted((g for g in gates if not g.passed and g.gate in _CAUSES), key=lambda g: _CAUSES.index(g.gate))
+    if not failed:
+        return e
+    what = str(e).split(";")[0].rstrip(".")
+    msg = f"{failed[0].message.rstrip('.')} — probably why {what[:1].lower()}{what[1:]}."
+    if len(failed) > 1:
+        msg += " Also: " + " ".join(g.message for g in failed[1:])
+    return QualityGateFailed(msg, gates, pose)
+
+
 def screen_pose(pose: PoseSequence, config: ScreeningConfig | None = None, *, test: TestType | None = None,
                 side: Side | None = None, baseline: m.Baseline | None = None,
                 max_fps: float | None = None) -> ScreeningResult:
@@ -105,7 +122,10 @@ def screen_pose(pose: PoseSequence, config: ScreeningConfig | None = None, *, te
     series.update(m.relative_series(clean.xy, foot_lift_raw, baseline))
     series["pelvic_obliquity_rel_deg"] = series["pelvic_obliquity_deg"] - baseline.pelvic_obliquity_deg
     series["trunk_lean_rel_deg"] = series["trunk_lean_deg"] - baseline.trunk_lean_deg
-    seg = segment(clean.xy, pose.timestamps, series, baseline, cfg.segmentation, test=test, side=side)
+    try:
+        seg = segment(clean.xy, pose.timestamps, series, baseline, cfg.segmentation, test=test, side=side)
+    except InsufficientData as e:
+        raise _segmentation_failure(e, gates, pose) from None
     series.update(m.support_series(series, seg.stance, baseline))
     findings = evaluate(seg, series, pose.timestamps, cfg, gates)
     return ScreeningResult(pose=pose, clean=clean, series=series, raw=raw, baseline=baseline, segmentation=seg,
