@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -18,6 +19,10 @@ from .tables import frames_csv, reps_csv
 OUTPUT_FILES = ("result.json", "frames.csv", "reps.csv", "pose.npz")
 #: landmarks of the separate standing clip (``screen --baseline``), reused by ``reanalyse``
 BASELINE_POSE_FILE = "baseline_pose.npz"
+#: every file or folder a screening can write into its results folder. Those an earlier run left and
+#: this run does not write are removed, so new results never sit beside stale ones; other files stay.
+KNOWN_OUTPUTS = OUTPUT_FILES + (BASELINE_POSE_FILE, "plan.json", "annotated.mp4", "keyframes", "report.html",
+                                "report.pdf")
 
 
 def move_into(tmp: Path, out: Path) -> list[Path]:
@@ -31,6 +36,44 @@ def move_into(tmp: Path, out: Path) -> list[Path]:
         os.replace(f, target)
         written.append(target)
     return written
+
+
+def _remove(p: Path) -> None:
+    if p.is_dir() and not p.is_symlink():
+        shutil.rmtree(p)
+    else:
+        p.unlink()
+
+
+def replace_outputs(tmp: Path, out: Path) -> list[Path]:
+    """Move everything in ``tmp`` into ``out`` and take away the outputs of an earlier run that this run
+    did not write (:data:`KNOWN_OUTPUTS` only; a user's own files stay). If a move fails, the earlier
+    outputs are put back and the new ones taken out again."""
+    out.mkdir(parents=True, exist_ok=True)
+    new = sorted(tmp.iterdir())
+    names = set(KNOWN_OUTPUTS) | {f.name for f in new}
+    old = [out / n for n in sorted(names) if os.path.lexists(out / n)]
+    trash = Path(tempfile.mkdtemp(prefix=".chainscan-old-", dir=out))
+    moved_old: list[Path] = []
+    moved_new: list[Path] = []
+    try:
+        for p in old:
+            os.replace(p, trash / p.name)
+            moved_old.append(p)
+        for f in new:
+            os.replace(f, out / f.name)
+            moved_new.append(out / f.name)
+    except OSError:
+        for p in moved_new:
+            with contextlib.suppress(OSError):
+                _remove(p)
+        for p in moved_old:
+            with contextlib.suppress(OSError):
+                os.replace(trash / p.name, p)
+        raise
+    finally:
+        shutil.rmtree(trash, ignore_errors=True)
+    return moved_new
 
 
 def staging_dir(out: Path) -> Path:
@@ -61,7 +104,9 @@ def write_outputs(result: ScreeningResult, out_dir: str | os.PathLike, *, write_
     frames, annotated video, reports) on the same folder.
 
     Everything is first written to a temporary folder beside ``out_dir`` and moved in only when all of
-    it is complete, so an error never leaves a half-written result.
+    it is complete, so an error never leaves a half-written result; outputs of an earlier run into the
+    same folder that this run did not write (e.g. annotated.mp4, key frames, reports) are removed then
+    (see :func:`replace_outputs`).
     """
     out = Path(out_dir)
     tmp = staging_dir(out)
@@ -75,7 +120,7 @@ def write_outputs(result: ScreeningResult, out_dir: str | os.PathLike, *, write_
                 save_pose(baseline_pose, tmp / BASELINE_POSE_FILE)
         for step in extras:
             step(tmp)
-        return move_into(tmp, out)
+        return replace_outputs(tmp, out)
     except OSError as e:
         raise ChainscanError(
             f"Cannot write results to {out} ({e.strerror}); choose a folder you can write to.") from None
