@@ -15,6 +15,7 @@ from .config import QualityConfig
 from .landmarks import Landmark as L
 from .signal import CleanedPose
 from .types import PoseSequence, QualityGate
+from .view import body_yaw_deg, turned_gate
 
 _KEY = [L.LEFT_HIP, L.RIGHT_HIP, L.LEFT_KNEE, L.RIGHT_KNEE, L.LEFT_ANKLE, L.RIGHT_ANKLE]
 _PARTS = {
@@ -105,6 +106,9 @@ def frontal_view_gate(clean: CleanedPose, cfg: QualityConfig) -> QualityGate:
     if facing_frac < 0.4:
         return QualityGate("frontal_view", False, "The person seems to face away from the camera (a back view); "
                            "turn to face the camera and record again.", True, ratio, "width/torso")
+    turned = turned_gate(body_yaw_deg(clean))  # yaw from world-landmark depth (view.py)
+    if turned is not None:
+        return turned
     if ratio < cfg.frontal_min_ratio:
         return QualityGate("frontal_view", False, "The body is turned at an angle to the camera, which distorts knee "
                            "and pelvis angles; stand square to the camera.", False, ratio, "width/torso")
