@@ -6,6 +6,7 @@ Results come from chainscan.synthetic + screen_pose (no model; fast). Sides are 
 from __future__ import annotations
 
 import copy
+import itertools
 import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -255,6 +256,39 @@ def test_pelvic_drop_or_trunk_lean_adds_hip_work(sls, stance, clean):
     plan = recommend(lean_only)
     assert any(i.region == "hip" and "trunk_lean" in i.addresses for i in plan.items)
     assert all(i.region != "hip" for i in recommend(clean).items)
+
+
+ALL_ANSWERS = [Answers(pain=pain, arch=arch, sex=sex)
+               for pain in [c for n in range(5) for c in itertools.combinations(("knee", "hip", "low_back", "foot"), n)]
+               for arch in (None, "neutral", "high", "flat") for sex in (None, "female", "male")]
+
+
+def test_knee_and_pelvis_with_foot_pain_and_high_arch_keeps_the_hip_check(sls):
+    """Audit case: the pelvic-drop explanation says to have the hip assessed, so the item must be there."""
+    plan = recommend(sls, Answers(pain=("foot",), arch="high"))
+    assert {"hip_assessment", "single_leg_balance_dumbbell_swing"} <= set(_ids(plan))
+    assert any("have the hip assessed" in e.text for e in plan.explanations)
+    assert sum(i.exercise.kind != "habit" for i in plan.items) <= 6
+
+
+def test_hip_items_stay_for_every_answer_combination(sls, stance, clean):
+    """Invariant over all 192 answer combinations: a flagged pelvis or trunk code keeps the hip check and the
+    hip-abductor exercise; hip pain keeps the hip check (its note says the check is included)."""
+    lean_only = copy.deepcopy(clean)
+    _finding(lean_only, "trunk_lean").update(severity="mild", value=7.5)
+    for result in (sls, stance, lean_only, clean):
+        pelvis = any(f["code"] in ("pelvic_drop", "pelvic_drop_asymmetry", "trunk_lean")
+                     and f["severity"] in ("mild", "marked") for f in result["findings"])
+        for a in ALL_ANSWERS:
+            plan = recommend(result, a)
+            ids = set(_ids(plan))
+            if pelvis:
+                assert {"hip_assessment", "single_leg_balance_dumbbell_swing"} <= ids, (a, _ids(plan))
+            if "hip" in a.pain:
+                assert "hip_assessment" in ids, (a, _ids(plan))
+                assert any("hip muscles is included" in n for n in plan.notes)
+            _assert_ordered(plan)
+            assert sum(i.exercise.kind != "habit" for i in plan.items) <= 6
 
 
 def test_clean_screen_gets_a_short_maintenance_plan(clean):

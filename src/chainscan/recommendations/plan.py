@@ -186,28 +186,33 @@ def _why(ex: Exercise, reason: str, flagged: Sequence[Mapping[str, Any]], foot_p
 # ----------------------------------------------------------------------------------------- selection
 
 class _Picks:
-    """Ordered wishes: the first reason given for an id wins; order = priority."""
+    """Ordered wishes: the first reason given for an id wins; order = priority. An id wanted with
+    ``keep=True`` is always taken (within the limits), even when higher-priority wishes fill the plan:
+    the lowest-priority ordinary wish gives way to it."""
 
     def __init__(self, by_id: Mapping[str, Exercise]) -> None:
         self.by_id = by_id
         self.order: dict[str, str] = {}
+        self.kept: set[str] = set()
 
-    def want(self, ident: str, reason: str) -> None:
+    def want(self, ident: str, reason: str, *, keep: bool = False) -> None:
         if ident in self.by_id and ident not in self.order:
             self.order[ident] = reason
+        if keep and ident in self.by_id:
+            self.kept.add(ident)
 
     def take(self, n_ex: int, n_habit: int) -> list[tuple[Exercise, str, int]]:
-        out, ne, nh = [], 0, 0
-        for prio, (ident, reason) in enumerate(self.order.items()):
-            ex = self.by_id[ident]
-            if ex.kind == "habit":
-                if nh < n_habit:
-                    out.append((ex, reason, prio))
-                    nh += 1
-            elif ne < n_ex:
-                out.append((ex, reason, prio))
-                ne += 1
-        return out
+        entries = [(prio, ident, reason) for prio, (ident, reason) in enumerate(self.order.items())]
+        chosen: list[tuple[int, str, str]] = []
+        for kept_first in (True, False):
+            for prio, ident, reason in entries:
+                if (ident in self.kept) != kept_first:
+                    continue
+                habit = self.by_id[ident].kind == "habit"
+                room = n_habit if habit else n_ex
+                if sum((self.by_id[i].kind == "habit") == habit for _, i, _ in chosen) < room:
+                    chosen.append((prio, ident, reason))
+        return [(self.by_id[ident], reason, prio) for prio, ident, reason in sorted(chosen)]
 
 
 def _choose_flagged(p: _Picks, codes: set[str], marked: set[str], a: Answers) -> None:
@@ -222,11 +227,11 @@ def _choose_flagged(p: _Picks, codes: set[str], marked: set[str], a: Answers) ->
         p.want("big_toe_press", F)
     if knee or a.arch == "flat":
         p.want("calf_raise_tripod", F if knee else "arch_flat")
-    if pelvis:
-        p.want("single_leg_balance_dumbbell_swing", F)
-        p.want("hip_assessment", F)
-    elif "hip" in a.pain:
-        p.want("hip_assessment", "pain_hip")
+    if pelvis:   # the explanations tell the user to have the hip assessed: these two always stay in
+        p.want("single_leg_balance_dumbbell_swing", F, keep=True)
+        p.want("hip_assessment", F, keep=True)
+    elif "hip" in a.pain:   # the hip-pain note says a professional hip check is included
+        p.want("hip_assessment", "pain_hip", keep=True)
     if balance or knee or a.arch == "high":
         p.want("barefoot_single_leg_balance", F if (balance or knee) else "arch_high")
     if knee & {"knees_inward", "knee_inside_foot"} or knee & marked:
@@ -251,7 +256,7 @@ def _choose_maintenance(p: _Picks, a: Answers) -> None:
         p.want("lacrosse_ball_roll", "arch_high")
         p.want("toe_splaying", "arch_high")
     if "hip" in a.pain:
-        p.want("hip_assessment", "pain_hip")
+        p.want("hip_assessment", "pain_hip", keep=True)
     for ident in ("short_foot", "big_toe_press", "barefoot_single_leg_balance"):
         p.want(ident, "maintenance")
 
