@@ -534,3 +534,88 @@ def test_ice_servers_from_env():
         live.ice_servers_from_env({live.ICE_ENV: "[{"})
     with pytest.raises(ConfigError, match="urls"):
         live.ice_servers_from_env({live.ICE_ENV: '[{"url": "stun:x"}]'})
+
+
+# ---------------------------------------------------------------------------------------------------
+# the recording kept for the result view (annotated video, key frames)
+
+
+def _marked(k: int, mirrored: bool = False) -> np.ndarray:
+    """A camera frame whose white bar sits at a column given by ``k`` (in the camera's un-mirrored view)."""
+    rgb = np.zeros((syn.HEIGHT, syn.WIDTH, 3), np.uint8)
+    x = 20 + (k * 37) % (syn.WIDTH - 80)
+    rgb[:, x:x + 24] = 255
+    return rgb[:, ::-1].copy() if mirrored else rgb
+
+
+def _bar_x(rgb: np.ndarray) -> float:
+    cols = np.nonzero(rgb[..., 0].mean(axis=0) > 128)[0]
+    return float(cols.mean())
+
+
+@pytest.mark.parametrize("mirrored_input", [False, True])
+def test_recorder_keeps_the_recorded_unmirrored_frames_aligned_with_the_landmarks(tmp_path, mirrored_input):
+    from chainscan.io.video import VideoReader
+
+    spec = LiveTest(TestType.DOUBLE_LEG_SQUAT, reps=2)
+    stand = standing(5.0)
+    seq = stand + pose_frames(syn.make_squat(n_reps=2, valgus_deg=8)) + stand[:60]
+    sess = LiveSession(lambda: ListEstimator(seq), draw=False, mirror_preview=False, keep_frames=16,
+                       input_mirrored=mirrored_input)
+    proto = Protocol(spec)
+    rec = live.LiveRecorder(tmp_path / "webcam.mp4")
+    for k in range(len(seq)):
+        sess.on_frame(_marked(k, mirrored_input), 100.0 + k / 30)
+        drained = sess.drain()
+        proto.feed_many(drained)
+        rec.sync(proto, sess, drained)
+        if proto.done:
+            break
+    assert proto.done
+    path = rec.close()
+    assert path is not None and path.is_file()
+    assert rec.missing == 0 and rec.n_frames == proto.n_recorded          # every recorded sample, in order
+    assert [s.index for s in rec.samples] == [s.index for s in proto.recorded]
+    assert not sess._kept                                                   # nothing held after the sync
+    pose = rec.pose(model=sess.model_name)
+    assert list(pose.frame_indices) == list(range(rec.n_frames))
+    np.testing.assert_allclose(pose.timestamps, proto.to_pose_sequence().timestamps)
+    with VideoReader(path) as reader:
+        assert (reader.meta.width, reader.meta.height) == (pose.meta.width, pose.meta.height)
+        frames = list(reader.frames())
+    assert len(frames) == rec.n_frames
+    assert frames[-1].time_s == pytest.approx(pose.timestamps[-1], abs=0.002)   # real time, not 30 fps
+    for fr, smp in zip(frames[::7], rec.samples[::7]):
+        # the frame of the sample's own index, un-mirrored (the bar where the camera saw it)
+        assert _bar_x(fr.rgb) == pytest.approx(_bar_x(_marked(smp.index)), abs=2)
+    result = screen_pose(pose, **proto.analysis_kwargs())
+    assert result.test is TestType.DOUBLE_LEG_SQUAT
+
+
+def test_recorder_starts_over_when_the_protocol_goes_back_to_setup(tmp_path):
+    proto = Protocol(LiveTest(TestType.DOUBLE_LEG_SQUAT))
+    sess = LiveSession(lambda: ListEstimator(standing(1.5) + [None] * 75 + standing(1.0)), draw=False,
+                       mirror_preview=False, keep_frames=8)
+    rec = live.LiveRecorder(tmp_path / "webcam.mp4")
+    wrote_during_countdown = False
+    for k in range(45 + 75 + 10):
+        sess.on_frame(_marked(k), k / 30)
+        drained = sess.drain()
+        proto.feed_many(drained)
+        rec.sync(proto, sess, drained)
+        wrote_during_countdown |= rec.n_frames > 0
+    assert wrote_during_countdown and proto.phase is Phase.SETUP
+    assert rec.n_frames == 0 and not (tmp_path / "webcam.mp4").exists()    # the void recording is gone
+    assert rec.close() is None
+
+
+def test_recorder_skips_frames_that_are_gone_and_the_session_holds_a_bounded_number():
+    sess = LiveSession(lambda: ListEstimator(standing(1.0)), draw=False, mirror_preview=False, keep_frames=3)
+    for k in range(10):
+        sess.on_frame(_marked(k), k / 30)
+    assert list(sess._kept) == [7, 8, 9]                                    # bounded: the oldest went first
+    assert sess.take_frame(2) is None and sess.take_frame(8) is not None and sess.take_frame(8) is None
+    sess.release_frames(9)
+    assert not sess._kept
+    with pytest.raises(ValueError):
+        LiveSession(keep_frames=-1)

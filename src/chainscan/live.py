@@ -25,18 +25,23 @@ degrees, + = knee medial to the hip→ankle line (valgus), − = lateral (varus)
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import json
 import math
+import os
 import queue
 import re
 import threading
 import time
 import warnings
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
+from fractions import Fraction
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -250,9 +255,14 @@ class LiveSession:
 
     def __init__(self, estimator_factory: EstimatorFactory = default_estimator, *, input_mirrored: bool = False,
                  mirror_preview: bool = True, queue_size: int = 300, draw: bool = True,
-                 stats_window: int = 60) -> None:
+                 stats_window: int = 60, keep_frames: int = 0) -> None:
         if queue_size < 1:
             raise ValueError(f"LiveSession.queue_size must be >= 1, got {queue_size}")
+        if keep_frames < 0:
+            raise ValueError(f"LiveSession.keep_frames must be >= 0, got {keep_frames}")
+        #: how many analysed (un-mirrored) frames are held for :meth:`take_frame` (0: none); the oldest go first
+        self.keep_frames = keep_frames
+        self._kept: OrderedDict[int, np.ndarray] = OrderedDict()
         self._factory = estimator_factory
         self.input_mirrored = input_mirrored
         self.mirror_preview = mirror_preview
@@ -298,6 +308,11 @@ class LiveSession:
             self._frames += 1
             self._detected += pose is not None
             banner = self._banner
+        if self.keep_frames:
+            with self._lock:
+                self._kept[index] = frame  # a fresh array per frame: the overlay below draws on a copy
+                while len(self._kept) > self.keep_frames:
+                    self._kept.popitem(last=False)
         self._put(LiveSample(float(t), index, pose, w, h))
         t3 = time.perf_counter()
         if self.draw:
@@ -370,6 +385,18 @@ class LiveSession:
                 break
         return out
 
+    def take_frame(self, index: int) -> np.ndarray | None:
+        """The analysed (un-mirrored) RGB frame of sample ``index``, handed over once (None when it was not
+        kept or is gone: at most ``keep_frames`` frames are held, the oldest dropped first)."""
+        with self._lock:
+            return self._kept.pop(index, None)
+
+    def release_frames(self, upto: int) -> None:
+        """Forget the kept frames of samples ``index <= upto`` (the script thread is done with them)."""
+        with self._lock:
+            while self._kept and next(iter(self._kept)) <= upto:
+                self._kept.popitem(last=False)
+
     def set_banner(self, lines: Sequence[str]) -> None:
         """Text drawn at the top of the overlay from the next frame on (e.g. the countdown)."""
         with self._lock:
@@ -398,6 +425,7 @@ class LiveSession:
             self._pose_s.clear()
             self._draw_s.clear()
             self._arrivals.clear()
+            self._kept.clear()
             self._banner = ()
 
     def close(self) -> None:
@@ -525,6 +553,158 @@ def samples_to_pose(samples: Sequence[LiveSample], *, model: str = "unknown", so
     return PoseSequence(coords=coords, visibility=vis, world=world, timestamps=t,
                         frame_indices=np.array([s.index for s in kept], np.int64), meta=meta, model=model,
                         extra={"live": True})
+
+
+# ---------------------------------------------------------------------------------------------------
+# keeping the recorded frames (so the webcam result gets an annotated video and key frames like an upload)
+
+
+class LiveRecorder:
+    """Writes the frames of the samples a :class:`Protocol` records (countdown + timed test) to an H.264
+    MP4 as they arrive, so memory stays bounded however long the test runs.
+
+    The frames are the analysed ones (un-mirrored, at the analysed rate); each keeps its sample's time
+    (variable frame rate, millisecond timestamps), so the clip plays in real time. Only samples whose
+    frame was still there are written, and :meth:`pose` holds exactly those samples with frame indices
+    0, 1, 2, … of the file, so the annotated video and the key frames line up with the landmarks.
+
+    Used from the script thread: after each ``proto.feed_many(samples)`` call :meth:`sync` with the same
+    samples; it writes the newly recorded ones, starts over when the protocol went back to setup, and
+    releases every other kept frame.
+    """
+
+    def __init__(self, path: str | os.PathLike, *, crf: int = 23, preset: str = "ultrafast") -> None:
+        self.path = Path(path)
+        self.crf = crf
+        self.preset = preset
+        self.samples: list[LiveSample] = []
+        self.missing = 0          # recorded samples whose frame was gone (not written, not analysed)
+        self.skipped_size = 0     # frames of another size than the first (the camera changed resolution)
+        self._container: Any = None
+        self._stream: Any = None
+        self._size: tuple[int, int] | None = None
+        self._enc_size = (0, 0)
+        self._t0 = 0.0
+        self._last_pts = -1
+        self._first_index: int | None = None
+        self._last_index = -1
+        self.closed = False
+
+    # -- feeding
+    def sync(self, proto: Protocol, session: LiveSession, drained: Sequence[LiveSample]) -> None:
+        """Write the samples ``proto`` recorded among ``drained`` (taking their frames from ``session``)."""
+        if self.closed:
+            return
+        rec = proto.recorded
+        if self._first_index is not None and (not rec or rec[0].index != self._first_index):
+            self.discard()                 # the protocol went back to setup: this recording is void
+        if rec:
+            new: list[LiveSample] = []
+            for smp in reversed(rec):      # the new ones are at the end
+                if smp.index <= self._last_index:
+                    break
+                new.append(smp)
+            for smp in reversed(new):
+                self.add(smp, session.take_frame(smp.index))
+        if drained:
+            session.release_frames(max(x.index for x in drained))
+
+    def add(self, sample: LiveSample, rgb: np.ndarray | None) -> bool:
+        """Write one recorded sample's frame; False when it was not written (no frame, a time or index that
+        does not increase, or another frame size)."""
+        if self.closed:
+            raise ValueError("LiveRecorder.add: the recording is closed")
+        if self._first_index is None:
+            self._first_index = sample.index
+        if sample.index <= self._last_index:
+            return False
+        self._last_index = sample.index
+        if rgb is None:
+            self.missing += 1
+            return False
+        h, w = rgb.shape[:2]
+        if self._size is None:
+            self._open(w, h, sample.t)
+        elif (w, h) != self._size:
+            self.skipped_size += 1
+            return False
+        pts = int(round((sample.t - self._t0) * 1000))
+        if pts <= self._last_pts:
+            return False
+        import av
+
+        ew, eh = self._enc_size
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb[:eh, :ew, :3], np.uint8), format="rgb24")
+        frame.pts = pts
+        frame.time_base = _MS
+        for packet in self._stream.encode(frame):
+            self._container.mux(packet)
+        self._last_pts = pts
+        self.samples.append(sample)
+        return True
+
+    def _open(self, w: int, h: int, t0: float) -> None:
+        import av
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._container = av.open(str(self.path), "w", format="mp4")
+        stream = self._container.add_stream("libx264", rate=30)
+        # H.264 in yuv420p needs even sizes: an odd camera size loses its last row/column (pixel
+        # coordinates of the landmarks are unchanged by that crop)
+        self._enc_size = (w - w % 2, h - h % 2)
+        stream.width, stream.height = self._enc_size
+        stream.pix_fmt = "yuv420p"
+        stream.time_base = _MS
+        stream.codec_context.time_base = _MS
+        stream.thread_count = 1
+        stream.options = {"preset": self.preset, "crf": str(self.crf)}
+        self._stream = stream
+        self._size = (w, h)
+        self._t0 = t0
+
+    # -- results
+    @property
+    def n_frames(self) -> int:
+        return len(self.samples)
+
+    def close(self) -> Path | None:
+        """Finish the file; its path, or None when no frame was written (nothing is left on disk then)."""
+        if self.closed:
+            return self.path if self.samples else None
+        self.closed = True
+        if self._container is not None:
+            try:
+                for packet in self._stream.encode():
+                    self._container.mux(packet)
+            finally:
+                self._container.close()
+        if not self.samples:
+            self.path.unlink(missing_ok=True)
+            return None
+        return self.path
+
+    def discard(self) -> None:
+        """Forget what was written so far (the file is removed); the recorder can be used again."""
+        if self._container is not None:
+            with contextlib.suppress(Exception):
+                self._container.close()
+        self.path.unlink(missing_ok=True)
+        self.__init__(self.path, crf=self.crf, preset=self.preset)  # type: ignore[misc]
+
+    def pose(self, *, model: str = "unknown") -> PoseSequence:
+        """The written samples as a PoseSequence whose frame indices are the file's frame numbers."""
+        if not self.samples:
+            raise ValueError("LiveRecorder.pose: no frame was recorded")
+        pose = samples_to_pose(self.samples, model=model, source=self.path.name)
+        if pose.n_frames != len(self.samples):  # cannot happen: add() keeps times and indices increasing
+            raise ValueError("LiveRecorder.pose: the samples do not match the recorded frames")
+        ew, eh = self._enc_size
+        meta = dataclasses.replace(pose.meta, width=ew, height=eh)
+        return dataclasses.replace(pose, frame_indices=np.arange(pose.n_frames, dtype=np.int64), meta=meta,
+                                   extra={**pose.extra, "recorded_video": True})
+
+
+_MS = Fraction(1, 1000)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -932,6 +1112,11 @@ class Protocol:
     def n_recorded(self) -> int:
         return len(self._recorded)
 
+    @property
+    def recorded(self) -> Sequence[LiveSample]:
+        """The samples recorded so far (countdown + test), oldest first; emptied when it goes back to setup."""
+        return self._recorded
+
     def to_pose_sequence(self, *, model: str = "unknown") -> PoseSequence:
         """The recorded samples (countdown + test) as a PoseSequence for ``screen_pose``."""
         if not self._recorded:
@@ -968,5 +1153,5 @@ def ice_servers_from_env(env: Mapping[str, str] | None = None) -> list[dict[str,
     return data
 
 
-__all__ = ["LiveSession", "LiveSample", "LiveStats", "LiveTest", "Phase", "Protocol", "SetupCheck", "SetupStatus",
-           "draw_live_overlay", "ice_servers_from_env", "knee_fppa", "samples_to_pose", "unmirror"]
+__all__ = ["LiveRecorder", "LiveSession", "LiveSample", "LiveStats", "LiveTest", "Phase", "Protocol", "SetupCheck",
+           "SetupStatus", "draw_live_overlay", "ice_servers_from_env", "knee_fppa", "samples_to_pose", "unmirror"]
