@@ -189,8 +189,28 @@ def page(owner: str = "local") -> None:
         st.error(f"{shown.name}: {shown.error}")
         return
     st.divider()
-    from .results import render_result
+    from .results import render_result, store_screening
 
-    render_result(shown.result, shown.pose, video_path=shown.path, key=f"clip-{shown.digest[:12]}", owner=owner,
-                  source_name=shown.name)
+    own = shown is not sample
+    render_result(shown.result, shown.pose, video_path=shown.path, key=_key(shown), owner=owner,
+                  source_name=shown.name, autosave=own, default_label=default_label(shown.name) if own else None)
+    # every screening is stored, also the clips not on screen (as the result view would store them)
+    for clip in ok:
+        if clip is shown:
+            continue
+        try:
+            with st.spinner(f"Storing {clip.name} in the history…"):
+                store_screening(clip.result, video_path=clip.path, key=_key(clip), owner=owner,  # type: ignore[arg-type]
+                                label=default_label(clip.name))
+        except ChainscanError as e:
+            st.error(f"{clip.name} could not be stored in the history: {e}")
+
+
+def _key(clip: Clip) -> str:
+    return f"clip-{clip.digest[:12]}"
+
+
+def default_label(name: str) -> str:
+    """The history label a clip gets until the user types one: its file name without the extension."""
+    return Path(name).stem.strip() or name
 

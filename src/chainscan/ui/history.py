@@ -76,7 +76,8 @@ def page(owner: str, storage: Storage | None = None) -> None:
     if notice:
         st.success(notice)
     if not labels:
-        st.info("No saved screenings yet: screen a video and press “Save to history” to keep it here.")
+        st.info("No saved screenings yet: every clip you analyse and every webcam test you finish is stored "
+                "here automatically.")
         return
 
     label = st.selectbox("Person / patient", [_ALL, *labels], key="history:label")

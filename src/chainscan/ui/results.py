@@ -7,6 +7,7 @@ plan is :func:`chainscan.recommendations.recommend`; files are written by :mod:`
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -230,22 +231,22 @@ def _plan(plan: Mapping[str, Any]) -> None:
 
 
 # ----------------------------------------------------------------------------------------------- files
-def _media(result: ScreeningResult, fp: str, video_path: Path | None) -> Path:
-    """Tables, landmarks, key frames and the annotated video for this analysis (built once)."""
+def _media(result: ScreeningResult, fp: str, video_path: Path | None, blur: bool) -> Path:
+    """Tables, landmarks, key frames and the annotated video for this analysis (built once per blur choice)."""
     from ..report import outputs
     from ..report.writer import write_outputs
 
     def build(folder: Path) -> None:
         extras = []
         if video_path is not None:
-            extras = [outputs.keyframes_step(video_path, result, False), outputs.video_step(video_path, result, False)]
+            extras = [outputs.keyframes_step(video_path, result, blur), outputs.video_step(video_path, result, blur)]
         write_outputs(result, folder, extras=extras)
 
-    return state.derived_folder(f"media-{fp}", build)
+    return state.derived_folder(f"media-{fp}-{'blur' if blur else 'clear'}", build)
 
 
-def _reports(rd: Mapping[str, Any], plan: dict, media: Path, fp: str, subject: str | None) -> Path:
-    """plan.json, report.html and report.pdf for this analysis, answers and label (built once)."""
+def _reports(rd: Mapping[str, Any], plan: dict, media: Path, fp: str, subject: str | None, blur: bool) -> Path:
+    """plan.json, report.html and report.pdf for this analysis, answers, label and blur choice (built once)."""
     import json
 
     from ..report import outputs
@@ -255,7 +256,7 @@ def _reports(rd: Mapping[str, Any], plan: dict, media: Path, fp: str, subject: s
         (folder / "plan.json").write_text(json.dumps(plan, indent=2, ensure_ascii=False), encoding="utf-8")
         outputs.report_step(("html", "pdf"), plan, rd, subject, source=media)(folder)
 
-    return state.derived_folder(f"report-{fp}-{state.fingerprint(plan.get('answers'), subject)}", build)
+    return state.derived_folder(f"report-{fp}-{state.fingerprint(plan.get('answers'), subject, blur)}", build)
 
 
 def _files(media: Path, reports: Path | None) -> dict[str, Path]:
@@ -264,6 +265,15 @@ def _files(media: Path, reports: Path | None) -> dict[str, Path]:
     if reports is not None:
         found.update({p.name: p for p in reports.iterdir() if p.is_file()})
     return found
+
+
+def _fp(rd: Mapping[str, Any], video_path: Path | None) -> str:
+    return state.fingerprint(state.result_fingerprint(rd), str(video_path))
+
+
+def _store_token(fp: str, plan: Mapping[str, Any], label: str, blur: bool) -> str:
+    """What the stored files depend on: the result and its video, the answers, the label, the blur choice."""
+    return state.fingerprint(fp, plan.get("answers"), label, blur)
 
 
 def _exports(files: Mapping[str, Path], key: str, stem: str) -> None:
@@ -278,72 +288,137 @@ def _exports(files: Mapping[str, Path], key: str, stem: str) -> None:
     st.session_state[f"{key}:exports"] = manifest
 
 
-def _save(rd: Mapping[str, Any], files: Mapping[str, Path], key: str, owner: str, label: str, notes: str,
-          fp: str) -> None:
-    try:
-        from ..storage import open_storage
-    except ImportError:
-        st.caption("Saving to history is not available in this installation.")
-        return
-    saved = st.session_state.setdefault(f"{key}:saved", {})
-    token = state.fingerprint(fp, label, notes)
-    if token in saved:
-        st.success(f"Saved to history (screening {saved[token]}).")
-        return
-    if st.button("Save to history", key=f"{key}:save", type="primary", disabled=not label.strip(),
-                 help="Stores the result, the landmarks and the reports on this computer."):
+# ----------------------------------------------------------------------------------------------- history
+def _stored_key(key: str) -> str:
+    return f"{key}:stored"
+
+
+def _store(rd: Mapping[str, Any], files: Mapping[str, Path], key: str, owner: str, label: str, notes: str,
+           token: str) -> str | None:
+    """Keep this screening in the history: stored once, then replaced when what the stored files show
+    changes (settings, answers, label, face blur); notes are updated in place. Returns a one-line status,
+    or None when the user deleted it from the history (then it is not stored again)."""
+    from ..storage import NotFound, open_storage
+
+    rec = st.session_state.get(_stored_key(key))
+    if rec is not None and rec.get("deleted"):
+        return None
+    store = open_storage()
+    if rec is None or rec["token"] != token:
+        sid = store.save(owner=owner, label=label, notes=notes, result=dict(rd),
+                         files={n: p for n, p in files.items()})
+        if rec is not None:
+            with contextlib.suppress(NotFound):
+                store.delete(owner, rec["id"])
+        st.session_state[_stored_key(key)] = rec = {"id": sid, "token": token, "notes": notes, "label": label}
+    elif rec["notes"] != notes:
         try:
-            store = open_storage()
-            sid = store.save(owner=owner, label=label.strip(), notes=notes, result=dict(rd),
-                             files={n: p for n, p in files.items()})
-        except ChainscanError as e:
-            st.error(f"Could not save: {e}")
-            return
-        saved[token] = sid
-        st.success(f"Saved to history (screening {sid}).")
-    elif not label.strip():
-        st.caption("Enter a person / patient label to save this screening.")
+            store.update_notes(owner, rec["id"], notes)
+        except NotFound:
+            rec["deleted"] = True
+            return None
+        rec["notes"] = notes
+    return f"Stored in the history as screening #{rec['id']} ({rec['label']})."
+
+
+def store_screening(result: ScreeningResult, *, video_path: str | os.PathLike | None, key: str, owner: str,
+                    label: str) -> int | None:
+    """Store a screening that is not on screen (e.g. the other clips of a multi-clip upload) exactly as the
+    result view would with untouched settings, answers and notes; nothing when it is stored already.
+    Returns the screening id. Raises ChainscanError (then nothing is stored)."""
+    if st.session_state.get(_stored_key(key)) is not None:
+        rec = st.session_state[_stored_key(key)]
+        return None if rec.get("deleted") else int(rec["id"])
+    st.session_state.setdefault(f"{key}:label", label)
+    label = str(st.session_state[f"{key}:label"]).strip() or label
+    blur = bool(st.session_state.get(f"{key}:blur", False))
+    rd = result.to_dict()
+    path = Path(video_path) if video_path is not None else None
+    fp = _fp(rd, path)
+    plan = recommend(rd, Answers()).to_dict()
+    media = _media(result, fp, path, blur)
+    reports = _reports(rd, plan, media, fp, label, blur)
+    _store(rd, _files(media, reports), key, owner, label, "", _store_token(fp, plan, label, blur))
+    return int(st.session_state[_stored_key(key)]["id"])
+
+
+def _history_section(rd: Mapping[str, Any], files: Mapping[str, Path], key: str, owner: str, label: str,
+                     notes: str, token: str, autosave: bool) -> None:
+    if not autosave:
+        st.caption("The bundled sample is not stored in the history. Your own clips and webcam screenings are "
+                   "stored automatically.")
+        return
+    try:
+        status = _store(rd, files, key, owner, label, notes, token)
+    except ChainscanError as e:
+        st.error(f"This screening could not be stored in the history: {e}")
+        return
+    if status is None:
+        st.caption("You deleted this screening from the history, so it is no longer stored.")
+        return
+    st.success(status, icon=":material/check_circle:")
+    st.caption("Changing the label, the notes, the answers, the settings or the face blur here updates the stored "
+               "screening. Past screenings are on the History page.")
 
 
 # ----------------------------------------------------------------------------------------------- view
+#: the result view's own widgets (suffixes of ``key``) whose values outlive a run in which the view is not shown
+KEPT_WIDGETS = ("label", "notes", "blur", "pain", "arch", "sex")
+
+
+def _keep_widgets(key: str) -> None:
+    """Streamlit forgets a widget's value when a run does not draw it (e.g. another clip is shown): copy
+    the values aside, and put them back when the view comes back, so the label, answers and blur stay."""
+    for name in KEPT_WIDGETS:
+        w, keep = f"{key}:{name}", f"{key}:keep:{name}"
+        if w in st.session_state:
+            st.session_state[keep] = st.session_state[w]
+        elif keep in st.session_state:
+            st.session_state[w] = st.session_state[keep]
+
+
 def render_result(result: ScreeningResult, pose: PoseSequence, *, video_path: str | os.PathLike | None = None,
-                  key: str = "result", owner: str = "local", source_name: str | None = None
-                  ) -> ScreeningResult | None:
+                  key: str = "result", owner: str = "local", source_name: str | None = None,
+                  autosave: bool = False, default_label: str | None = None) -> ScreeningResult | None:
     """Show one screening result. ``pose`` lets the settings re-run the analysis without the model;
-    ``video_path`` (the screened clip) adds the annotated video and key frames. ``key`` keeps the widgets
-    of several results apart. Returns the result shown (after any settings change), or None."""
+    ``video_path`` (the screened clip or the webcam recording) adds the annotated video and key frames.
+    ``key`` keeps the widgets of several results apart. With ``autosave`` the screening is stored in the
+    history (under ``default_label`` until the user changes the label) as soon as its files are written,
+    and kept up to date. Returns the result shown (after any settings change), or None."""
+    _keep_widgets(key)
     head = st.container()
     shown = _settings(result, pose, key)
     if shown is None:
         return None
     result = shown
     rd = result.to_dict()
-    fp = state.fingerprint(state.result_fingerprint(rd), str(video_path))
+    path = Path(video_path) if video_path is not None else None
+    fp = _fp(rd, path)
     with head:
         _summary(result, rd, source_name)
 
     tabs = st.tabs(["Findings", "Charts and reps", "Foot-first plan", "Video and key frames", "Export and save"])
+    with tabs[0]:
+        left, right = st.columns([3, 2])
     with tabs[2]:
         st.markdown("**Optional answers** — they shape the plan and go into the report.")
         answers: Answers = ask_answers(key)
         plan = recommend(rd, answers).to_dict()
         st.divider()
         _plan(plan)
-    with tabs[0]:
-        left, right = st.columns([3, 2])
-        with left:
-            for f in rd["findings"]:
-                _finding(f)
-            _quality(rd)
-            me = rd.get("measurement_error") or {}
-            if me:
-                st.caption("Measurement error: knee angle (FPPA) SEM ≈ 3°, detectable change ≈ 8° (Munro et al. "
-                           "2012); pelvis ≈ 4°. Pelvis findings have low confidence with this pose model.")
-        with right:
-            st.image(chain_diagram_svg(rd), caption="Where the findings show along the chain",
-                     width="stretch")
-            for x in plan.get("explanations") or []:
-                st.markdown(f"**{x['finding']}{' — ' + x['side'] if x.get('side') else ''}:** {x['text']}")
+    with left:
+        for f in rd["findings"]:
+            _finding(f)
+        if not rd["findings"]:
+            st.info("No check could be rated on this clip.")
+        _quality(rd)
+        if rd.get("measurement_error"):
+            st.caption("Measurement error: knee angle (FPPA) SEM ≈ 3°, detectable change ≈ 8° (Munro et al. "
+                       "2012); pelvis ≈ 4°. Pelvis findings have low confidence with this pose model.")
+    with right:
+        st.image(chain_diagram_svg(rd), caption="Where the findings show along the chain", width="stretch")
+        for x in plan.get("explanations") or []:
+            st.markdown(f"**{x['finding']}{' — ' + x['side'] if x.get('side') else ''}:** {x['text']}")
     with tabs[1]:
         for title, unit, lines in CHARTS:
             _chart(result, title, unit, lines)
@@ -351,20 +426,25 @@ def render_result(result: ScreeningResult, pose: PoseSequence, *, video_path: st
         _reps_table(rd)
     with tabs[4]:
         c1, c2 = st.columns([1, 2])
+        if default_label:
+            st.session_state.setdefault(f"{key}:label", default_label)
         label = c1.text_input("Person / patient label", key=f"{key}:label",
                               help="Printed on the report and used to find the screening in the history.")
         notes = c2.text_area("Notes", key=f"{key}:notes", height=68)
-    path = Path(video_path) if video_path is not None else None
+        blur = c1.checkbox("Blur faces in the video, key frames and reports", key=f"{key}:blur",
+                           help="For sharing: faces are blurred in the annotated video, the key frames and the "
+                                "reports (the analysis itself is unchanged).")
+    label = label.strip() or (default_label or "") or ("Unnamed" if autosave else "")
     try:
         with tabs[3], st.spinner("Drawing the annotated video and key frames…"):
-            media = _media(result, fp, path)
+            media = _media(result, fp, path, blur)
         with tabs[4], st.spinner("Writing the reports…"):
-            reports = _reports(rd, plan, media, fp, label.strip() or None)
+            reports = _reports(rd, plan, media, fp, label or None, blur)
     except ChainscanError as e:
         with tabs[3]:
             st.error(str(e))
         with tabs[4]:
-            st.error(str(e))
+            st.error(f"{e} Nothing was stored in the history.")
         return result
     files = _files(media, reports)
     with tabs[3]:
@@ -373,7 +453,7 @@ def render_result(result: ScreeningResult, pose: PoseSequence, *, video_path: st
         if "annotated.mp4" in files:
             cols[0].video(str(files["annotated.mp4"]))
             cols[0].caption("Skeleton, knee angles, pelvis and trunk lines coloured by finding: green ok, "
-                            "amber mild, red marked, grey not rated.")
+                            "amber mild, red marked, grey not rated." + (" Faces blurred." if blur else ""))
         for c, n in zip(cols[1:], frames):
             c.image(str(files[n]), caption=f"Key frame, {n[len('keyframe_'):-4]} leg: the deepest point of the "
                     "worst rep", width="stretch")
@@ -384,6 +464,6 @@ def render_result(result: ScreeningResult, pose: PoseSequence, *, video_path: st
         stem = state.safe_name(Path(rd["source"]["video"] or "chainscan").stem).replace(" ", "_")[:60]
         _exports(files, key, stem)
         st.divider()
-        st.markdown("**Save to history**")
-        _save(rd, files, key, owner, label, notes, fp)
+        st.markdown("**History**")
+        _history_section(rd, files, key, owner, label, notes, _store_token(fp, plan, label, blur), autosave)
     return result

@@ -8,19 +8,26 @@ fragment that polls the sample queue a few times a second.
 
 from __future__ import annotations
 
-import inspect
+import contextlib
+import datetime as _dt
+import shutil
+import uuid
 from typing import Any
 
 import streamlit as st
 
 from ..errors import ChainscanError
 from ..landmarks import Side
-from ..live import ICE_ENV, LiveSession, LiveTest, Phase, Protocol, ice_servers_from_env
+from ..live import ICE_ENV, LiveRecorder, LiveSample, LiveSession, LiveTest, Phase, Protocol, ice_servers_from_env
 from ..types import TestType
+from . import state
 
 _K = "webcam_"  # session-state and widget key prefix
 POLL_S = 0.3
 NO_FRAMES_S = 2.0
+#: analysed frames the live session holds until the script thread writes them to the recording (at most ~80 MB
+#: at 640×480; the script thread takes them every POLL_S, so a handful are held at a time)
+KEEP_FRAMES = 90
 
 _TESTS = {
     "Double-leg squat": TestType.DOUBLE_LEG_SQUAT,
@@ -50,7 +57,7 @@ def _set(name: str, value: Any) -> None:
 def _session() -> LiveSession:
     sess = _state("session")
     if sess is None:
-        sess = LiveSession()
+        sess = LiveSession(keep_frames=KEEP_FRAMES)
         _set("session", sess)
     return sess
 
@@ -83,29 +90,75 @@ def _choose_test(disabled: bool) -> LiveTest:
     return LiveTest(test, side, reps=int(reps))
 
 
+def _new_recorder() -> LiveRecorder:
+    """A recorder writing the next recording to a fresh file in the dashboard's temporary folder."""
+    old = _state("recorder")
+    if old is not None and not old.closed:
+        old.discard()
+    now = _dt.datetime.now()
+    folder = state.caches().root / "webcam" / uuid.uuid4().hex[:12]
+    rec = LiveRecorder(folder / f"webcam_{now:%Y%m%d_%H%M%S}.mp4")
+    _set("recorder", rec)
+    return rec
+
+
 def _new_protocol(spec: LiveTest) -> Protocol:
     proto = Protocol(spec)
     _set("protocol", proto)
+    _new_recorder()
     return proto
 
 
 def _reset(session: LiveSession, spec: LiveTest) -> None:
-    for k in ("result", "pose", "error"):
+    for k in ("result", "pose", "error", "video", "started", "record_error"):
         st.session_state.pop(_K + k, None)
+    old = _state("recorder")
+    if old is not None:  # the previous recording: its result is gone (the history keeps its own copies)
+        shutil.rmtree(old.path.parent, ignore_errors=True)
     session.reset()
     _new_protocol(spec)
+
+
+def _record(proto: Protocol, session: LiveSession, drained: list[LiveSample]) -> None:
+    """Write the newly recorded frames to the recording file (bounded memory whatever the test's length)."""
+    rec: LiveRecorder | None = _state("recorder")
+    if rec is None:
+        session.release_frames(max((x.index for x in drained), default=-1))
+        return
+    try:
+        rec.sync(proto, session, drained)
+    except Exception as e:  # noqa: BLE001 - the encoder failing must not stop the screening itself
+        with contextlib.suppress(Exception):
+            rec.discard()
+        _set("recorder", None)
+        _set("record_error", f"The video could not be kept ({type(e).__name__}: {e}); the result will have no "
+                             "annotated video or key frames.")
+        session.release_frames(max((x.index for x in drained), default=-1))
 
 
 def _analyse(proto: Protocol, session: LiveSession) -> None:
     """Run the screen on the recording (script thread) and keep the result or the error."""
     from ..pipeline import screen_pose
 
+    rec: LiveRecorder | None = _state("recorder")
+    video = None
+    if rec is not None:
+        try:
+            video = rec.close()
+        except Exception as e:  # noqa: BLE001 - as in _record: keep the landmarks, lose only the video
+            _set("record_error", f"The video could not be kept ({type(e).__name__}: {e}).")
+            video = None
     try:
-        pose = proto.to_pose_sequence(model=session.model_name)
+        if video is not None and rec is not None and rec.n_frames >= 2:
+            pose = rec.pose(model=session.model_name)  # exactly the frames in the file, numbered 0, 1, 2, …
+        else:
+            video = None
+            pose = proto.to_pose_sequence(model=session.model_name)
     except ValueError:
         _set("error", "Nothing was recorded; press START, stand in view and follow the instructions.")
         return
     _set("pose", pose)
+    _set("video", video)
     try:
         _set("result", screen_pose(pose, **proto.analysis_kwargs()))
     except ChainscanError as e:
@@ -115,7 +168,11 @@ def _analyse(proto: Protocol, session: LiveSession) -> None:
 def _status(proto: Protocol, session: LiveSession) -> None:
     """Drain the sample queue into the protocol and show where it stands (runs every POLL_S)."""
     before = proto.phase
-    proto.feed_many(session.drain())
+    drained = session.drain()
+    proto.feed_many(drained)
+    _record(proto, session, drained)
+    if before is Phase.SETUP and proto.phase is not Phase.SETUP:
+        _set("started", _dt.datetime.now())
     stats = session.stats()
     if (before is Phase.SETUP) != (proto.phase is Phase.SETUP) and not proto.done:
         st.rerun()  # the whole page: lock (or unlock) the test choice while recording
@@ -153,28 +210,28 @@ def _status(proto: Protocol, session: LiveSession) -> None:
         st.rerun()
 
 
-def _show_result(owner: str) -> None:
+def webcam_label(when: _dt.datetime | None) -> str:
+    """The history label of a webcam screening until the user types one, e.g. ``Webcam 2026-11-21 20:30``."""
+    return f"Webcam {(when or _dt.datetime.now()):%Y-%m-%d %H:%M}"
+
+
+def show_result(owner: str) -> None:
+    """The finished screening (or its error) in the shared result view, stored in the history like an upload."""
+    from .results import render_result
+
     result, pose, error = _state("result"), _state("pose"), _state("error")
+    note = _state("record_error")
+    if note:
+        st.warning(note)
     if error:
         st.error(error)
         return
     if result is None:
         return
-    render_result: Any = None
-    try:
-        from .results import render_result
-    except ImportError:
-        pass
-    if render_result is not None:
-        kw: dict[str, Any] = {"video_path": None, "key": _K + "result", "owner": owner}
-        if "source_name" in inspect.signature(render_result).parameters:
-            kw["source_name"] = "Webcam screening"
-        render_result(result, pose, **kw)
-        return
-    st.subheader(f"Result: {result.test.label}")  # minimal fallback
-    for f in result.findings:
-        side = f" ({f.side.value})" if f.side else ""
-        st.markdown(f"- **{f.title}{side}**: {f.value:+.1f} {f.unit} · {f.severity} — {f.message}")
+    if _state("started") is None:
+        _set("started", _dt.datetime.now())
+    render_result(result, pose, video_path=_state("video"), key=_K + "result", owner=owner,
+                  source_name="Webcam screening", autosave=True, default_label=webcam_label(_state("started")))
 
 
 def page(owner: str) -> None:
@@ -210,6 +267,7 @@ def page(owner: str) -> None:
         proto = _new_protocol(spec)  # stopped mid-test: start over next time
     if not playing and not finished:
         session.close()  # free the model; the next START builds a fresh tracker
+        session.release_frames(2**62)
 
     if finished:
         with status_col:
@@ -217,7 +275,7 @@ def page(owner: str) -> None:
             if st.button("New screening", key=_K + "again", type="primary"):
                 _reset(session, spec)
                 st.rerun()
-        _show_result(owner)
+        show_result(owner)
         return
 
     with status_col:
