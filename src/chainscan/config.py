@@ -128,6 +128,11 @@ class QualityConfig:
     frontal_min_ratio: float = 0.45   # shoulder/hip width ÷ torso length below which a view is oblique
     side_max_ratio: float = 0.30      # below this it is a side view
     full_body_min_fraction: float = 0.9
+    # median brightness (mean luma, 0–255) of the analysed frames below which the clip is too dark: the
+    # bundled model still found the rendered squat at 10 % of its brightness (luma 16) but its hips, knees and
+    # ankles moved 6 px (median) from where it put them in the lit clip (2.6 px at 20 %, luma 31), and it
+    # found nobody at 5 % (luma 8)
+    min_brightness: float = 25.0
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,12 @@ CHUNK_OVERLAP_S = 0.3
 MIN_FRAMES_PER_WORKER = 150
 
 
+def frame_brightness(rgb: np.ndarray) -> float:
+    """Cheap brightness of a frame: mean luma (0–255, Rec. 601 weights) of every 8th pixel each way."""
+    small = rgb[::8, ::8].astype(np.float32)
+    return float(small[..., 0].mean() * 0.299 + small[..., 1].mean() * 0.587 + small[..., 2].mean() * 0.114)
+
+
 def default_workers() -> int:
     """Worker processes for pose extraction: one per available core (at most 8)."""
     try:
@@ -89,6 +95,7 @@ def _extract_sequential(video: str | os.PathLike, estimator: PoseEstimator, *, m
     world: list[np.ndarray] = []
     times: list[float] = []
     indices: list[int] = []
+    luma: list[float] = []
     nan_img = np.full((N_LANDMARKS, 4), np.nan, np.float32)
     nan_world = np.full((N_LANDMARKS, 3), np.nan, np.float32)
     with VideoReader(video) as reader:
@@ -106,6 +113,7 @@ def _extract_sequential(video: str | os.PathLike, estimator: PoseEstimator, *, m
             world.append(pf.world if pf is not None else nan_world)
             times.append(frame.time_s)
             indices.append(frame.index)
+            luma.append(frame_brightness(frame.rgb))
             if k in check_at and pf is not None:
                 people_checks.append(_other_person_present(estimator, frame.rgb, pf))
             if progress is not None:
@@ -113,19 +121,28 @@ def _extract_sequential(video: str | os.PathLike, estimator: PoseEstimator, *, m
     if not coords:
         raise InsufficientData(f"{meta.source} has no frames to analyse; record a longer clip.")
     return _sequence(np.stack(coords), np.stack(world), np.asarray(times, np.float64),
-                     np.asarray(indices, np.int64), meta, estimator.name, people_checks)
+                     np.asarray(indices, np.int64), meta, estimator.name, people_checks, luma)
 
 
 def _sequence(arr: np.ndarray, world: np.ndarray, times: np.ndarray, indices: np.ndarray, meta: VideoMeta,
-              model: str, people_checks: list[bool]) -> PoseSequence:
+              model: str, people_checks: list[bool], luma: list[float] | np.ndarray) -> PoseSequence:
     if not np.isfinite(arr[:, :, 0]).any():
+        from .config import QualityConfig
+
+        level = float(np.median(luma)) if len(luma) else float("nan")
+        if level < QualityConfig().min_brightness:
+            raise InsufficientData(
+                f"Nobody was found in {meta.source}, which is too dark (brightness {level:.0f} of 255); add light "
+                "(switch the lights on or face a window) and film the whole body, facing the camera.")
         raise InsufficientData(
             f"Nobody was found in {meta.source}; film the whole body, facing the camera, in good light.")
     return PoseSequence(
         coords=np.ascontiguousarray(arr[:, :, :3]), visibility=np.ascontiguousarray(arr[:, :, 3]),
         world=world, timestamps=times, frame_indices=indices, meta=meta, model=model,
         extra={"other_people_checks": len(people_checks),
-               "other_people_found": int(sum(people_checks))})
+               "other_people_found": int(sum(people_checks)),
+               # brightness (mean luma 0–255) of each analysed frame, for the lighting gate
+               "luma": [round(float(v), 1) for v in luma]})
 
 
 # --------------------------------------------------------------------------------------------------
@@ -194,6 +211,7 @@ def _run_chunk(video: str, chunk: _Chunk, model_path: str | None,
     n = len(chunk.keep)
     img = np.full((n, N_LANDMARKS, 4), np.nan, np.float32)
     world = np.full((n, N_LANDMARKS, 3), np.nan, np.float32)
+    luma = np.full(n, np.nan)
     checks: list[bool] = []
     with quiet_native_logs():
         est = make_estimator(model_path)
@@ -204,6 +222,7 @@ def _run_chunk(video: str, chunk: _Chunk, model_path: str | None,
                     if k >= n or frame.index != chunk.keep[k] or abs(frame.time_s - chunk.times[k]) > 1e-3:
                         return {"mismatch": f"chunk {chunk.number}: frame {frame.index} at {frame.time_s:.4f} s"}
                     pf = est.estimate(frame.rgb, frame.time_s)
+                    luma[k] = frame_brightness(frame.rgb)
                     if pf is not None:
                         img[k], world[k] = pf.image, pf.world
                         if frame.index in chunk.checks:
@@ -215,7 +234,7 @@ def _run_chunk(video: str, chunk: _Chunk, model_path: str | None,
                     return {"mismatch": f"chunk {chunk.number}: {k} of {n} frames read"}
         finally:
             est.close()
-    return {"img": img, "world": world, "checks": checks, "model": est.name}
+    return {"img": img, "world": world, "checks": checks, "model": est.name, "luma": luma}
 
 
 def _extract_parallel(video: str | os.PathLike, plan: _Plan, model_path: str | os.PathLike | None,
@@ -255,9 +274,10 @@ def _extract_parallel(video: str | os.PathLike, plan: _Plan, model_path: str | o
     checks = [x for r in results for x in r["checks"]]
     if progress is not None:
         progress(expected, expected)
+    luma = np.concatenate([r["luma"][o:] for r, o in zip(results, own)])
     return _sequence(np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]),
                      np.concatenate([p[2] for p in parts]), np.concatenate([p[3] for p in parts]).astype(np.int64),
-                     plan.meta, results[0]["model"], checks)
+                     plan.meta, results[0]["model"], checks, luma)
 
 
 class _Worker:

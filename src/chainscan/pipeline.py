@@ -77,14 +77,19 @@ def neutral_baseline(pose: PoseSequence, config: ScreeningConfig | None = None) 
 _CAUSES = ("single_person", "lighting", "full_body", "frontal_view", "distance", "valid_frames", "frame_rate")
 
 
+def _probably_why(cause: str, effect: str) -> str:
+    """Join two messages as: CAUSE — probably why EFFECT (the effect's first clause)."""
+    what = effect.split(";")[0].rstrip(".")
+    return f"{cause.rstrip('.')} — probably why {what[:1].lower()}{what[1:]}."
+
+
 def _segmentation_failure(e: InsufficientData, gates: list, pose: PoseSequence) -> InsufficientData:
     """No test or no rep was recognised: when recording gates failed, say those first (they are the likely
     cause: another person in view, a dark or angled clip, feet out of the picture…), then what was not found."""
     failed = sorted((g for g in gates if not g.passed and g.gate in _CAUSES), key=lambda g: _CAUSES.index(g.gate))
     if not failed:
         return e
-    what = str(e).split(";")[0].rstrip(".")
-    msg = f"{failed[0].message.rstrip('.')} — probably why {what[:1].lower()}{what[1:]}."
+    msg = _probably_why(failed[0].message, str(e))
     if len(failed) > 1:
         msg += " Also: " + " ".join(g.message for g in failed[1:])
     return QualityGateFailed(msg, gates, pose)
@@ -109,10 +114,15 @@ def screen_pose(pose: PoseSequence, config: ScreeningConfig | None = None, *, te
         q.distance_gate(clean, ok, pose.meta.height, cfg.quality),
         q.frame_rate_gate(pose, cfg.quality),
         q.single_person_gate(pose),
+        q.lighting_gate(pose, cfg.quality),
     ]
     blocking = q.blocking_failures(gates)
     if blocking:
-        raise QualityGateFailed(blocking[0].message, gates, pose)
+        lighting = gates[-1]
+        msg = blocking[0].message
+        if not lighting.passed and blocking[0].gate == "valid_frames":  # dim footage loses the joints
+            msg = _probably_why(lighting.message, msg)
+        raise QualityGateFailed(msg, gates, pose)
 
     if baseline is None:
         kf = np.stack([series["knee_flexion_left_deg"], series["knee_flexion_right_deg"]])

@@ -1,8 +1,9 @@
 """Recording-quality gates. Each returns a QualityGate with one sentence telling the user what to change.
 
 Blocking gates (the numbers would be meaningless): ``valid_frames``, ``full_body`` when the legs are
-mostly out of view, ``frontal_view`` for side and back views. The others lower the confidence of
-findings. Gate thresholds are heuristics (QualityConfig).
+mostly out of view, ``frontal_view`` for side and back views. The others (``distance``, ``frame_rate``,
+``single_person``, ``lighting``, ``neutral_baseline``) lower the confidence of findings. Gate thresholds
+are heuristics (QualityConfig).
 """
 
 from __future__ import annotations
@@ -173,6 +174,29 @@ def single_person_gate(pose: PoseSequence) -> QualityGate:
                            "person being screened in view, so the tracker cannot jump to someone else.", False,
                            found, "frames")
     return QualityGate("single_person", True, "Only one person in view.", False, 0, "frames")
+
+
+def brightness(pose: PoseSequence) -> float | None:
+    """Median brightness (mean luma, 0–255) of the analysed frames, or None when it was not recorded
+    (a pose.npz from an older chainscan, or landmarks from the live camera)."""
+    luma = np.asarray(pose.extra.get("luma") or [], dtype=float)
+    luma = luma[np.isfinite(luma)]
+    return float(np.median(luma)) if luma.size else None
+
+
+def lighting_gate(pose: PoseSequence, cfg: QualityConfig) -> QualityGate:
+    """Too dark: the model loses or misplaces joints in dim footage (threshold: QualityConfig.min_brightness,
+    heuristic, from darkened test clips)."""
+    level = brightness(pose)
+    if level is None:
+        return QualityGate("lighting", True, "Lighting was not checked for these landmarks.", False)
+    if level < cfg.min_brightness:
+        return QualityGate("lighting", False,
+                           f"The clip is too dark (brightness {level:.0f} of 255), so joints are tracked less "
+                           "reliably; add light (switch the lights on or face a window) and record again.", False,
+                           level, "luma 0-255")
+    return QualityGate("lighting", True, f"Lighting is sufficient (brightness {level:.0f} of 255).", False, level,
+                       "luma 0-255")
 
 
 def baseline_gate(source: str) -> QualityGate:
