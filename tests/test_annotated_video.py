@@ -391,3 +391,25 @@ def test_real_clip_annotated_video_and_keyframes(test_videos, tmp_path):
     assert set(kf) == {"left"}
     img = cv2.imread(str(kf["left"]))
     assert img.shape == (size[1], size[0], 3)
+
+
+@pytest.mark.parametrize("text", ["L knee +12.3°", "pelvis −4.5° R low", "t 12.07 s"])
+def test_text_built_from_glyphs_looks_like_pillows_rendering(text):
+    """Per-frame texts (angles) are assembled from cached glyphs; the result must match Pillow drawing
+    the whole string with the same outline (no kerning pairs in these texts)."""
+    from PIL import Image, ImageDraw
+
+    from chainscan.report.draw import DARK, _blend, font, text_sprite, text_width
+
+    size, outline, fill = 25, 2, (245, 245, 245)
+    rgb, alpha, (dx, dy) = text_sprite(text, size, True, fill, outline)
+    assert rgb.dtype == np.uint8 and alpha.shape == rgb.shape[:2] and 0 <= alpha.min() and alpha.max() <= 1
+    ours = np.full((60, 400, 3), 90, np.uint8)
+    _blend(ours, rgb, alpha, 10 + dx, 10 + dy)
+    ref = Image.fromarray(np.full((60, 400, 3), 90, np.uint8))
+    ImageDraw.Draw(ref).text((10, 10), text, font=font(size, True), fill=fill, stroke_width=outline,
+                             stroke_fill=DARK)
+    diff = np.abs(ours.astype(int) - np.asarray(ref).astype(int))
+    assert diff.mean() < 0.3 and np.percentile(diff, 99.5) < 40, (diff.mean(), diff.max())
+    # the layout width agrees with what is drawn
+    assert abs(text_width(text, font(size, True)) - (rgb.shape[1] - 2 * outline)) <= 3

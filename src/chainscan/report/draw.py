@@ -111,8 +111,15 @@ def font(size: int, bold: bool = True):
     return ImageFont.load_default(size=size)
 
 
+@lru_cache(maxsize=4096)
+def _advance(ch: str, fnt) -> float:
+    return float(fnt.getlength(ch))
+
+
 def text_width(text: str, fnt) -> int:
-    return int(np.ceil(fnt.getlength(text)))
+    """Width of ``text`` in px: the sum of its characters' advances (cached per character, as
+    ``text_sprite`` lays glyphs out), so per-frame texts such as angles cost no font call."""
+    return int(np.ceil(sum(_advance(ch, fnt) for ch in text)))
 
 
 def line_height(fnt) -> int:
@@ -300,7 +307,7 @@ class Canvas:
             if x1 <= x0 or y1 <= y0:
                 continue
             roi = self.rgb[y0:y1, x0:x1]
-            roi[:] = (roi.astype(np.float32) * (1 - alpha) + np.float32(12) * alpha).astype(np.uint8)
+            roi[:] = cv2.convertScaleAbs(roi, alpha=1.0 - alpha, beta=12.0 * alpha)  # darken towards 12
         for centre, radius, colour in self._dots:
             cv2.circle(self.rgb, centre, radius + self.style.outline_px, DARK, -1, cv2.LINE_AA)
             cv2.circle(self.rgb, centre, radius, colour, -1, cv2.LINE_AA)
@@ -364,40 +371,80 @@ def severity_legend(c: Canvas, note: str = "") -> Rect:
     return (x0, y0, x0 + box_w, y1)
 
 
-@lru_cache(maxsize=512)
-def text_sprite(text: str, size: int, bold: bool, fill: RGB, outline: int
-                ) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
-    """``text`` rendered once (cached): RGB (h, w, 3) uint8, alpha (h, w, 1) uint8, and the offset of its
-    top-left corner from the text origin (Pillow's "la" anchor). Drawing text per frame with Pillow costs
-    far more than blending a cached sprite. The cache is bounded in entries and kept as uint8 (a few MB
-    even for 1080p text): per-frame texts such as angles change every frame and must not pile up."""
+@lru_cache(maxsize=1024)
+def _glyph(ch: str, size: int, bold: bool, outline: int) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """One character, rendered once: its outlined mask and its fill mask (h, w) uint8, and the offset of
+    their top-left corner from the pen position on the baseline."""
     from PIL import Image, ImageDraw
 
     fnt = font(size, bold)
-    left, top, right, bottom = fnt.getbbox(text, stroke_width=outline)
+    left, top, right, bottom = fnt.getbbox(ch, stroke_width=outline, anchor="ls")
     w, h = max(int(right - left), 1), max(int(bottom - top), 1)
-    img = Image.new("RGBA", (w, h), (0, 0, 0, 0))
-    ImageDraw.Draw(img).text((-left, -top), text, font=fnt, fill=fill + (255,), stroke_width=outline,
-                             stroke_fill=DARK + (255,))
-    a = np.asarray(img, dtype=np.uint8)
-    alpha = np.ascontiguousarray(a[:, :, 3:4])
-    rgb = np.ascontiguousarray(a[:, :, :3])
+    masks = []
+    for stroke in (outline, 0):
+        img = Image.new("L", (w, h), 0)
+        ImageDraw.Draw(img).text((-left, -top), ch, font=fnt, fill=255, anchor="ls", stroke_width=stroke,
+                                 stroke_fill=255)
+        m = np.asarray(img, dtype=np.uint8).copy()
+        m.setflags(write=False)
+        masks.append(m)
+    return masks[0], masks[1], int(left), int(top)
+
+
+@lru_cache(maxsize=64)
+def _fill_lut(fill: RGB) -> np.ndarray:
+    f = np.arange(256, dtype=np.uint16)[:, None]
+    return ((np.asarray(fill, np.uint16) * f + np.asarray(DARK, np.uint16) * (255 - f) + 127) // 255).astype(np.uint8)
+
+
+@lru_cache(maxsize=512)
+def text_sprite(text: str, size: int, bold: bool, fill: RGB, outline: int
+                ) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
+    """``text`` with a dark outline: RGB (h, w, 3) uint8, alpha (h, w) float32 0–1, and the offset of its
+    top-left corner from the text origin (Pillow's "la" anchor: left, top of the ascender).
+
+    Built from cached glyphs (all outlines first, then all fills, as Pillow draws outlined text), so a
+    text seen for the first time — an angle that changes every frame — costs a few array copies, not a
+    font rendering. The sprite cache is bounded and uint8: per-frame texts must not pile up."""
+    fnt = font(size, bold)
+    ascent = fnt.getmetrics()[0]
+    placed = []
+    pen = 0.0
+    for ch in text:
+        so, fi, gl, gt = _glyph(ch, size, bold, outline)
+        placed.append((so, fi, int(round(pen)) + gl, ascent + gt))
+        pen += _advance(ch, fnt)
+    if not placed:
+        placed.append((np.zeros((1, 1), np.uint8), np.zeros((1, 1), np.uint8), 0, 0))
+    x0 = min(p[2] for p in placed)
+    y0 = min(p[3] for p in placed)
+    x1 = max(p[2] + p[0].shape[1] for p in placed)
+    y1 = max(p[3] + p[0].shape[0] for p in placed)
+    stroke = np.zeros((y1 - y0, x1 - x0), np.uint8)
+    body = np.zeros_like(stroke)
+    for so, fi, gx, gy in placed:
+        ys, xs = slice(gy - y0, gy - y0 + so.shape[0]), slice(gx - x0, gx - x0 + so.shape[1])
+        np.maximum(stroke[ys, xs], so, out=stroke[ys, xs])
+        np.maximum(body[ys, xs], fi, out=body[ys, xs])
+    rgb = _fill_lut(fill)[body]  # the fill colour over the dark outline, by coverage
+    alpha = np.maximum(stroke, body).astype(np.float32) * np.float32(1.0 / 255.0)
     rgb.setflags(write=False)
     alpha.setflags(write=False)
-    return rgb, alpha, (int(left), int(top))
+    return rgb, alpha, (int(x0), int(y0))
 
 
 def _blend(dst: np.ndarray, rgb: np.ndarray, alpha: np.ndarray, x: int, y: int) -> None:
-    """Alpha-blend a sprite onto ``dst`` at (x, y), clipped to the frame."""
+    """Alpha-blend a sprite (alpha: (h, w) float32, 0–1) onto ``dst`` at (x, y), clipped to the frame."""
     h, w = rgb.shape[:2]
     H, W = dst.shape[:2]
     x0, y0, x1, y1 = max(x, 0), max(y, 0), min(x + w, W), min(y + h, H)
     if x1 <= x0 or y1 <= y0:
         return
     sx, sy = x0 - x, y0 - y
-    a = alpha[sy:sy + y1 - y0, sx:sx + x1 - x0].astype(np.float32) * (1.0 / 255.0)
+    a = np.ascontiguousarray(alpha[sy:sy + y1 - y0, sx:sx + x1 - x0])
+    src = np.ascontiguousarray(rgb[sy:sy + y1 - y0, sx:sx + x1 - x0])
     roi = dst[y0:y1, x0:x1]
-    roi[:] = (roi * (1.0 - a) + rgb[sy:sy + y1 - y0, sx:sx + x1 - x0] * a + 0.5).astype(np.uint8)
+    roi[:] = _cv2().blendLinear(np.ascontiguousarray(roi), src, 1.0 - a, a)
 
 
 def _pt(p: np.ndarray) -> tuple[int, int]:
