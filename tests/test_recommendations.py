@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import itertools
 import json
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -445,3 +446,52 @@ def test_svg_colours_by_worst_severity(clean, stance, unmeasurable, squat):
     assert m[("knee", "right")].get("fill") == COLOURS["unknown"]
     m = _markers(chain_diagram_svg(squat))  # knees_inward (marked) outranks knee_inside_foot (mild)
     assert m[("knee", "left")].get("fill") == m[("knee", "right")].get("fill") == COLOURS["marked"]
+
+
+# ------------------------------------------------------------------------------------------- own words
+
+#: article phrases of six words or more that may appear verbatim: exercise names only
+OWN_WORDS_ALLOWED = {"single leg balance with dumbbell swing"}
+
+
+def _words(text: str) -> list[str]:
+    """Lower-case words with punctuation, dashes and apostrophes dropped ("doesn't" -> "doesnt")."""
+    return re.findall(r"[a-z0-9]+", text.lower().replace("’", "").replace("'", ""))
+
+
+def _ngrams(words: list[str], n: int = 6) -> set[str]:
+    return {" ".join(words[i:i + n]) for i in range(len(words) - n + 1)}
+
+
+def _all_plan_texts(results: list[dict]) -> set[str]:
+    texts: set[str] = set()
+    for e in load_catalog():
+        texts.update([e.name, e.goal, e.link, e.easier, e.harder, e.dose.text, *e.steps, *e.cues])
+    for result in results:
+        for a in ALL_ANSWERS:
+            plan = recommend(result, a)
+            texts.update([*plan.notes, *plan.red_flags, plan.disclaimer, *(i.why for i in plan.items),
+                          *(x.text for x in plan.explanations)])
+    return texts
+
+
+@pytest.mark.skipif(not SEEDS.is_dir(), reason="source articles (../shared/seeds) not present")
+def test_catalog_plan_and_explanations_are_in_our_own_words(sls, stance, squat, clean):
+    """No run of six words from the catalog, any plan's notes and reasons, or the chain explanations (for
+    every answer combination) is copied from the five source articles."""
+    seeds: set[str] = set()
+    for p in sorted(SEEDS.glob("0*.txt")):
+        seeds |= _ngrams(_words(p.read_text(encoding="utf-8")))
+    assert len(seeds) > 3000                         # the articles were read
+    copied = {}
+    for text in _all_plan_texts([sls, stance, squat, clean]):
+        for g in _ngrams(_words(text)) & seeds - OWN_WORDS_ALLOWED:
+            copied.setdefault(g, text)
+    assert not copied, "copied from the articles: " + "; ".join(f"{g!r} in {t!r}" for g, t in copied.items())
+
+
+def test_low_back_note_points_at_the_explanation_where_it_is():
+    """The chain explanation comes before the plan in the report, so the note must not say "below"."""
+    clean = screen_pose(syn.make_single_leg_squat(valgus_deg=5).pose).to_dict()
+    note = next(n for n in recommend(clean, Answers(pain=("low_back",))).notes if "low-back pain" in n)
+    assert "below" not in note and "chain section" in note

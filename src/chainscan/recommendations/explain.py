@@ -3,7 +3,7 @@ tracing the kinetic chain from the foot to where the finding shows, with the fin
 
 The chain is the one the source articles describe (foot → ankle → knee → hip → pelvis → low back):
 an arch that collapses and a big toe that does not press let the shin and knee turn in; the hip muscles
-then work overtime, the pelvis tilts or drops, and the low back braces. Sides are the subject's own.
+then carry extra load, the pelvis tilts or drops, and the low back braces. Sides are the subject's own.
 Angles are degrees with the signs of docs/result-schema.md (+ = knee inside the hip–ankle line, + =
 pelvis lower on the lifted-leg side, + = trunk toward the standing leg).
 """
@@ -108,7 +108,7 @@ _PELVIS_DOUBT = ("The pelvis reading is uncertain (low confidence: the pose mode
 def _pelvic_drop(f: Mapping[str, Any], flagged: set[str]) -> str:
     v, th = _num(f, "value"), _num(f, "threshold")
     side = f.get("side") or "standing"
-    return ("When the foot cannot give a stable base, the hip muscles have to work overtime to steady the leg, and "
+    return ("A foot that gives way underneath leaves the hip muscles to do the steadying on their own, and "
             "if the side hip muscles cannot hold the pelvis level it dips on the lifted-leg side. "
             f"Standing on your {side} leg, the pelvis sat {_fmt(v, '+.1f', '°')} lower on the lifted side than in "
             f"neutral standing (flagged from {_fmt(th, '.0f', '°')}, a heuristic cut-off). "
@@ -183,8 +183,8 @@ def explain_pain(area: str, flagged: set[str]) -> ChainExplanation | None:
         seen = _found(flagged, PELVIS_CODES) or _found(flagged, KNEE_CODES)
         s2 = (f"Your screen showed {_join(seen)} along that chain." if seen else
               "This screen flagged nothing along that chain, and it cannot see the low back itself.")
-        text = ("The articles describe a chain reaction: when the arch collapses, the shin and knee turn in, the hip "
-                "is pulled, the pelvis tips forward and the low-back muscles work overtime to keep you upright. "
+        text = ("The articles trace a knock-on effect: as the arch sinks, the shin and knee rotate inward, the hip "
+                "follows, the pelvis tips forward and the small low-back muscles end up bracing all day. "
                 f"{s2} Walking and time barefoot keep the feet working every day; back pain that persists deserves a "
                 "professional assessment.")
     elif area == "knee":
@@ -196,8 +196,8 @@ def explain_pain(area: str, flagged: set[str]) -> ChainExplanation | None:
     elif area == "hip":
         seen = _found(flagged, PELVIS_CODES)
         s2 = (f"Your screen showed {_join(seen)}." if seen else "This screen did not flag the pelvis or trunk.")
-        text = ("If the foot does not give a stable base, the hip muscles, especially the glutes, have to work "
-                f"overtime, which can feed gluteal tendon trouble and hip impingement. {s2} Even when the hip is part "
+        text = ("A foot that gives way underneath hands the steadying job to the hip, above all the glutes, and "
+                f"that overload can feed gluteal tendon trouble and hip impingement. {s2} Even when the hip is part "
                 "of the problem, the foot still has to do its share, so foot work stays in the plan.")
     else:
         return None

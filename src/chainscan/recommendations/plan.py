@@ -149,7 +149,7 @@ def _finding_phrase(f: Mapping[str, Any]) -> str:
 
 _ANSWER_PHRASE = {
     "arch_flat": "your wet-foot print showed a flat (collapsed) arch",
-    "arch_high": "your wet-foot print showed a high arch, which tends to be rigid and absorb shock poorly",
+    "arch_high": "your wet-foot print showed a high arch, often a stiff foot that cushions landings badly",
     "pain_foot": "you mentioned foot pain, so this gentle drill comes early",
     "pain_knee": "you mentioned knee pain",
     "pain_hip": "you mentioned hip pain",
@@ -308,8 +308,8 @@ def _notes(result: Mapping[str, Any], findings: Sequence[Mapping[str, Any]], fla
         notes.append("Wet-foot test: a flat (collapsed) arch suggests the arch sinks inward under load, so arch work "
                      "(short foot, calf raise with tripod) leads the plan. The print is a clue, not a diagnosis.")
     elif a.arch == "high":
-        notes.append("Wet-foot test: a high arch can mean a rigid foot that absorbs shock poorly, so rolling, toe "
-                     "mobility and balance lead the plan. The print is a clue, not a diagnosis.")
+        notes.append("Wet-foot test: a high arch often goes with a stiff foot that cushions each step badly, so "
+                     "rolling, toe mobility and balance lead the plan. The print is a clue, not a diagnosis.")
     elif a.arch == "neutral":
         notes.append("Wet-foot test: a neutral arch is a stable base; the plan follows the findings.")
     if "foot" in a.pain:
@@ -322,8 +322,9 @@ def _notes(result: Mapping[str, Any], findings: Sequence[Mapping[str, Any]], fla
         notes.append("You mentioned hip pain: the foot work stays in the plan, and a professional check of the hip "
                      "muscles is included.")
     if "low_back" in a.pain:
-        notes.append("You mentioned low-back pain: this screen cannot see the low back itself; the explanation below "
-                     "shows how the foot connects to it, and walking is part of the plan.")
+        notes.append("You mentioned low-back pain: this screen cannot see the low back itself; the low-back "
+                     "explanation in the chain section shows how the foot connects to it, and walking is part of "
+                     "the plan.")
     if any(f.get("code") in ("knee_asymmetry", "pelvic_drop_asymmetry") for f in flagged):
         notes.append("Your screen showed a left–right difference: film the same test again after 2–3 weeks of the "
                      "basics, and get assessed if the difference is still clear.")
