@@ -86,6 +86,24 @@ def test_single_leg_stance_trunk_lean_and_hold(screened, test_videos):
     assert stats.hold_s == pytest.approx((sp["end_frame"] - sp["start_frame"]) / gt["fps"], abs=0.7)
 
 
+@pytest.mark.parametrize("name", FRONTAL)
+def test_frontal_clips_are_not_taken_for_turned(screened, name):
+    """The yaw check (chainscan.view) must not refuse square-on clips: they read +4…+6° (threshold 20°)."""
+    from chainscan.view import body_yaw_deg
+
+    r = screened[name]
+    assert abs(body_yaw_deg(r.clean)) < 10
+    assert not any(f.message.startswith("Not measurable from this view") for f in r.findings)
+
+
+def test_missed_pelvic_drop_is_not_called_level(screened):
+    """Truth +6° drop, MediaPipe reads about −3.5°: the finding must say the drop cannot be ruled out."""
+    f = next(x for x in screened["single_leg_stance_right"].findings if x.code == "pelvic_drop")
+    assert f.confidence == "low" and f.value < 0
+    assert "no drop was measured, but that does not show the pelvis was held level" in f.message
+    assert ", held level." not in f.message
+
+
 def test_side_view_is_refused(test_videos):
     with pytest.raises(QualityGateFailed, match="side view"):
         screen_video(test_videos / "side_view_squat.mp4")
