@@ -86,7 +86,9 @@ def scenarios():
     out = []
 
     def add(body, cam, test, side, fppa=None, drop=None, lean=None):
-        if test == "single_leg_squat":
+        if test == "neutral_standing":
+            name = f"{body}_{cam}_neutral"
+        elif test == "single_leg_squat":
             name = f"{body}_{cam}_sls_{side}_fppa{fppa:02d}"
         elif test == "single_leg_stance":
             name = f"{body}_{cam}_stance_{side}_drop{drop}_lean{lean}"
@@ -107,6 +109,16 @@ def scenarios():
     for c in ("h050", "h130", "d220", "d400", "yaw15", "yaw30", "wide"):
         add("B", c, "single_leg_squat", "left", fppa=12)
         add("B", c, "single_leg_stance", "right", drop=6, lean=4)
+    # Added later (appended, so the clips above keep their names, seeds and bytes): quiet standing for a
+    # false-positive check, and more truth levels in the camera conditions that distort the most, so
+    # slope and r can be computed per camera condition.
+    for b in ("A", "C"):
+        add(b, "std", "neutral_standing", None)
+    for c in ("yaw15", "yaw30", "h050"):
+        for f in (0, 20):
+            add("B", c, "single_leg_squat", "left", fppa=f)
+    for d, ln in ((0, 0), (10, 2)):
+        add("B", "yaw30", "single_leg_stance", "right", drop=d, lean=ln)
     return out
 
 
@@ -163,6 +175,7 @@ def make_cam(raster, cid):
 SLS = dict(n=int(7.0 * FPS), lift_t=1.7, down_t=6.2, reps_t=[(2.4, 3.2, 4.0), (4.1, 4.9, 5.7)], depth=60.0)
 STANCE = dict(n=int(6.8 * FPS), lift_t=1.7, down_t=5.9)
 DLS = dict(n=int(6.6 * FPS), reps_t=[(1.2, 2.3, 3.4), (3.7, 4.8, 5.9)], depth=90.0)
+NEUTRAL = dict(n=int(6.0 * FPS), neutral_s=1.2)
 
 
 def build_motion(rc, sc, body, rig, std_cam):
@@ -226,6 +239,11 @@ def build_motion(rc, sc, body, rig, std_cam):
         meta = dict(test=test, stance_side=side, view="frontal", depth=np.zeros(P["n"]), reps_t=[],
                     drop_param_deg=drop, lean_param_deg=lean, hold_frames=[hold[0], hold[-1]],
                     target_obliquity_deg=ob_t, target_trunk_lean_deg=le_t)
+    elif test == "neutral_standing":
+        # quiet standing on both feet for the whole clip (small seeded sway, arm and head movement)
+        P = NEUTRAL
+        specs = rc.standing_specs(rig, P["n"], seed_of(sc.get("seed_name", sc["name"]), "sway"), 0.0)
+        meta = dict(test=test, stance_side=None, view="frontal", depth=np.zeros(P["n"]), reps_t=[])
     else:
         P = DLS
         specs, depth = rc.double_leg_squat_specs(rig, P["n"], P["reps_t"], P["depth"])
@@ -258,6 +276,10 @@ def grid_checks(sc, gt, meta):
         assert abs(ob - meta["target_obliquity_deg"]) < 0.1 and abs(le - meta["target_trunk_lean_deg"]) < 0.1, (sc["name"], ob, le)
         sp = gt["stance_period"]
         assert (sp["end_frame"] - sp["start_frame"]) / FPS > 3.8, sp
+    elif sc["test"] == "neutral_standing":
+        assert not gt["reps"] and gt["stance_period"] is None
+        assert max(abs(f["pelvic_obliquity_deg"]) for f in fr) < 1.0
+        assert max(abs(f["trunk_lean_deg"]) for f in fr) < 1.0
     else:
         assert len(gt["reps"]) == 2
         for rp in gt["reps"]:
@@ -280,6 +302,10 @@ def render_one(sc, out: Path, variant, ssaa=1, png_dir=None, png_every=None, for
     specs, meta = build_motion(rc, sc, body, rig, std_cam)
     gen = f"tools/render/render_grid.py (anny body model, numba rasterizer; variant {variant['id']})"
     gt, ctx = rc.clip_ground_truth(name, specs, meta, body, None, cam, generator=gen)
+    if sc["test"] == "neutral_standing":
+        # the whole clip is quiet standing; the first 1.2 s serve as the neutral baseline like in the other
+        # clips, and every later frame should read as neutral too (the false-positive check)
+        gt["neutral_frames"] = [0, int(NEUTRAL["neutral_s"] * FPS) - 1]
     if sc["camera"] != "std":
         p3 = rc.joints_from(body, ctx["heads"], ctx["verts"])
         for k, fr in enumerate(gt["frames"]):
