@@ -52,6 +52,15 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def streamlit_command(app: Path, port: int) -> list[str]:
+    """``streamlit run app`` on 127.0.0.1:``port``. Only where to listen is given here (and no file
+    watcher); every other setting comes from the repository's .streamlit/config.toml."""
+    streamlit = Path(sys.executable).with_name("streamlit")
+    exe = [str(streamlit)] if streamlit.is_file() else [sys.executable, "-m", "streamlit"]
+    return [*exe, "run", str(app), "--server.headless", "true", "--server.port", str(port),
+            "--server.address", "127.0.0.1", "--server.fileWatcherType", "none"]
+
+
 class StreamlitServer:
     """``streamlit run app.py`` on a free localhost port; :meth:`stop` always ends it (and its children)."""
 
@@ -59,13 +68,10 @@ class StreamlitServer:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = Path(tempfile.mkstemp(prefix="chainscan-streamlit-", suffix=".log")[1])
-        streamlit = Path(sys.executable).with_name("streamlit")
-        cmd = [str(streamlit) if streamlit.is_file() else sys.executable, *([] if streamlit.is_file() else
-                                                                             ["-m", "streamlit"]),
-               "run", str(app), "--server.headless", "true", "--server.port", str(self.port),
-               "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
-               "--server.fileWatcherType", "none"]
+        cmd = streamlit_command(app, self.port)
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
+        # run from the repository root: Streamlit reads ./.streamlit/config.toml there (usage statistics
+        # off, upload limit, theme), so the browser tests see the dashboard as users get it
         self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT,
                                      env={**os.environ, **(env or {})}, start_new_session=True)
 

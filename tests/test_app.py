@@ -133,6 +133,7 @@ def test_threshold_change_reruns_from_landmarks_without_the_model(started, monke
         raise AssertionError("the pose model must not run again")
 
     monkeypatch.setattr(pipeline, "screen_video", no_model)
+    monkeypatch.setattr(pipeline, "extract_pose", no_model)
     calls = []
     real = pipeline.screen_pose
     monkeypatch.setattr(pipeline, "screen_pose", lambda *a, **k: calls.append(1) or real(*a, **k))

@@ -1,8 +1,8 @@
 """The "Analyse a video" page: upload clips (or look at the bundled sample), screen them, show the result.
 
-The page calls one library function per clip, :func:`chainscan.pipeline.screen_video` (or
-:func:`~chainscan.pipeline.screen_pose` when the clip's landmarks are already cached), through
-:func:`analyse_file`, and hands the result to :func:`chainscan.ui.results.render_result`.
+Per clip, :func:`analyse_file` runs the library as ``chainscan screen`` does: :func:`chainscan.pipeline.extract_pose`
+(the pose model, once per clip: the landmarks are cached) and :func:`~chainscan.pipeline.screen_pose`; the result
+goes to :func:`chainscan.ui.results.render_result`.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ import streamlit as st
 
 from .. import pipeline
 from ..config import ScreeningConfig
-from ..errors import ChainscanError, ConfigError, QualityGateFailed
+from ..errors import ChainscanError, ConfigError
 from ..extract import DEFAULT_MAX_FPS, default_workers
-from ..io.video import check_video_path
+from ..io.video import check_video_path, probe
 from ..landmarks import Side
 from ..result import ScreeningResult
 from ..types import PoseSequence, TestType
@@ -86,22 +86,21 @@ def analyse_file(path: str | os.PathLike, *, test: TestType | None = None, side:
         raise ChainscanError(cached)
     if isinstance(cached, PoseSequence):
         return pipeline.screen_pose(cached, cfg, test=test, side=side), cached
+    cfg.validate()
     state.count_model_run()
     try:
+        probe(p)                        # a bad file is reported before the model is loaded
         # as `chainscan screen`: at most 30 frames/s, one pose-extraction process per core
-        result, pose = pipeline.screen_video(p, cfg, test=test, side=side, progress=progress,
-                                             max_fps=DEFAULT_MAX_FPS, workers=default_workers())
-    except QualityGateFailed as e:      # landmarks exist (e.g. a side view): keep them, the answer won't change
-        if isinstance(e.pose, PoseSequence):
-            state.remember_pose(key, e.pose)
-        raise
+        pose = pipeline.extract_pose(p, max_fps=DEFAULT_MAX_FPS, progress=progress, workers=default_workers())
     except ConfigError:
         raise
     except ChainscanError as e:         # unreadable file, nobody in view, …: remember, do not re-run the model
         state.remember_pose(key, str(e))
         raise
+    # the landmarks are kept even when this analysis fails (a side view, or a test or side chosen that the
+    # clip does not show): another choice of test or side re-runs from them, without the model
     state.remember_pose(key, pose)
-    return result, pose
+    return pipeline.screen_pose(pose, cfg, test=test, side=side), pose
 
 
 def _run(clip: Clip, test: TestType | None, side: Side | None) -> Clip:
