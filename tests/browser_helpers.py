@@ -64,11 +64,12 @@ def streamlit_command(app: Path, port: int) -> list[str]:
 class StreamlitServer:
     """``streamlit run app.py`` on a free localhost port; :meth:`stop` always ends it (and its children)."""
 
-    def __init__(self, app: Path = ROOT / "app.py", *, env: dict[str, str] | None = None) -> None:
+    def __init__(self, app: Path = ROOT / "app.py", *, env: dict[str, str] | None = None,
+                 extra_args: tuple[str, ...] = ()) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = Path(tempfile.mkstemp(prefix="chainscan-streamlit-", suffix=".log")[1])
-        cmd = streamlit_command(app, self.port)
+        cmd = [*streamlit_command(app, self.port), *extra_args]
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
         # run from the repository root: Streamlit reads ./.streamlit/config.toml there (usage statistics
         # off, upload limit, theme), so the browser tests see the dashboard as users get it

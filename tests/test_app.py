@@ -95,7 +95,8 @@ def test_the_result_view_shows_charts_reps_key_frames_diagram_quality_and_source
     # the quality gates, each listed with pass/check, and every finding's source
     (quality,) = [e for e in at.expander if e.label.startswith("Recording quality")]
     gates = [m.value for m in quality.markdown]
-    assert len(gates) >= 4 and all(g.startswith((":green-badge[pass]", ":orange-badge[check]")) for g in gates)
+    assert len(gates) >= 4 and all(g.startswith((":green-badge[pass]", ":orange-badge[check]",
+                                                                 ":gray-badge[not checked]")) for g in gates)
     sources = [c.value for c in at.caption if "Source:" in c.value]
     n_findings = sum(1 for m in at.markdown if re.match(r":\w+-badge\[(OK|Mild|Marked|Unknown)\] \*\*", m.value))
     assert len([c for c in sources if c.startswith("Sign:")]) == n_findings > 0

@@ -85,6 +85,8 @@ def test_webcam_result_has_the_annotated_video_key_frames_and_exports_and_is_sto
     assert len(videos) == 1 and videos[0].proto.url, "no annotated video in the webcam result"
     keyframes = [c for i in at.get("image") for c in i.captions if c.startswith("Key frame")]
     assert len(keyframes) == 2, "no key frames in the webcam result"
+    # the recording's brightness is checked like an upload's
+    assert any(m.value.startswith(":green-badge[pass] **lighting**: Lighting is sufficient") for m in at.markdown)
     labels = [b.label for b in at.download_button]
     for want in ("PDF report", "HTML report", "Result (JSON)", "Frames (CSV)", "Reps (CSV)", "Annotated video"):
         assert want in labels, labels

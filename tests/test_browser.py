@@ -43,12 +43,28 @@ def server(tmp_path_factory):
     if not (ROOT / "app.py").is_file():
         pytest.skip("app.py does not exist yet")
     data = tmp_path_factory.mktemp("dashboard-data")  # history and files of this run only
-    srv = StreamlitServer(env={"CHAINSCAN_DB": str(data / "history.db"), "CHAINSCAN_FILES": str(data / "files")})
+    env = {"CHAINSCAN_DB": str(data / "history.db"), "CHAINSCAN_FILES": str(data / "files")}
+    _two_past_sessions(env)
+    srv = StreamlitServer(env=env)
     try:
         srv.wait_ready(timeout=60)
         yield srv
     finally:
         srv.stop()
+
+
+def _two_past_sessions(env: dict[str, str]) -> None:
+    """Two stored screenings of one person (synthetic landmarks, a month apart) for the History page."""
+    from chainscan import synthetic as syn
+    from chainscan.pipeline import screen_pose
+    from chainscan.storage import open_storage
+
+    store = open_storage(env["CHAINSCAN_DB"], env["CHAINSCAN_FILES"])
+    for created, valgus in (("2026-10-01T09:30:00+00:00", 14.0), ("2026-11-02T09:30:00+00:00", 8.0)):
+        rd = screen_pose(syn.make_squat(n_reps=3, valgus_deg=valgus).pose).to_dict()
+        rd["created"] = created
+        store.save(owner="local", label="Anna B.", notes="follow-up" if valgus < 10 else "first visit", result=rd)
+    store.close()
 
 
 @pytest.fixture
@@ -88,6 +104,43 @@ def _video_state(driver, video) -> dict:
         "src: v.currentSrc, err: v.error ? v.error.code : null, paused: v.paused};", video)
 
 
+def _click_tab(driver, label: str) -> None:
+    def find():
+        return next((t for t in driver.find_elements("css selector", '[data-testid="stTab"]') if label in t.text), None)
+
+    tab = wait_until(find, 60, f"the {label!r} tab")
+    driver.execute_script("arguments[0].click()", tab)
+
+
+def _active_panel_text(driver) -> str:
+    return str(driver.execute_script(
+        "const p = [...document.querySelectorAll('[role=\"tabpanel\"]')].filter(e => e.offsetParent !== null);"
+        "return p.map(e => e.innerText).join('\\n');"))
+
+
+def _play_annotated_video(driver, what: str) -> dict:
+    """Open the 'Video and key frames' tab, play the annotated <video> (not the webcam's) and check that its
+    time advances; returns the video's state."""
+    _click_tab(driver, "Video and key frames")
+
+    def visible_video():
+        for v in driver.find_elements("css selector", '[data-testid="stVideo"], [data-testid="stMain"] video'):
+            if v.tag_name == "video" and v.is_displayed():
+                return v
+        return None
+
+    video = wait_until(visible_video, 120, f"the annotated <video> of {what}")
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'}); arguments[0].muted = true;", video)
+    wait_until(lambda: _video_state(driver, video)["ready"] >= 2, 30, "video.readyState >= 2")
+    t0 = _video_state(driver, video)["t"]
+    driver.execute_script("arguments[0].play();", video)
+    st = wait_until(lambda: (s := _video_state(driver, video))["t"] > t0 + 0.3 and s, 20,
+                    "the video's currentTime to advance")
+    assert st["err"] is None and st["w"] > 0, st
+    driver.execute_script("arguments[0].pause();", video)
+    return st
+
+
 def test_app_opens_with_the_sample_result(server, browser):
     with explained(browser, server, "sample"):
         _sample_result(browser, server)
@@ -119,33 +172,13 @@ def _upload_and_play(browser, server) -> None:
     # one uploaded clip + the sample: a chooser appears, showing the uploaded clip first
     wait_for_text(browser, "Show the result of", timeout=120)
     wait_until(lambda: "double_leg_squat" in body_text(browser), 30, "the uploaded clip's result")
-
-    def video_tab():
-        for tab in browser.find_elements("css selector", '[data-testid="stTab"]'):
-            if "Video" in tab.text:
-                return tab
-        return None
-
-    tab = wait_until(video_tab, 60, "the 'Video and key frames' tab")
-    browser.execute_script("arguments[0].click()", tab)
-
-    def visible_video():
-        for v in browser.find_elements("css selector", "video"):
-            if v.is_displayed() and "double" in (browser.execute_script("return document.body.innerText") or ""):
-                return v
-        return None
-
-    video = wait_until(visible_video, 120, "the annotated <video>")
-    browser.execute_script("arguments[0].scrollIntoView({block: 'center'}); arguments[0].muted = true;", video)
-    wait_until(lambda: _video_state(browser, video)["ready"] >= 2, 30, "video.readyState >= 2")
-    t0 = _video_state(browser, video)["t"]
-    browser.execute_script("arguments[0].play();", video)
-    st = wait_until(lambda: (s := _video_state(browser, video))["t"] > t0 + 0.3 and s, 20,
-                    "the video's currentTime to advance")
-    assert st["err"] is None and st["w"] > 0
-    browser.execute_script("arguments[0].pause();", video)
+    _play_annotated_video(browser, "the uploaded clip")
     screenshot(browser, "2-uploaded-video", full_page=False)
     screenshot(browser, "2-uploaded-result")
+    _click_tab(browser, "Export and save")
+    wait_until(lambda: "Stored in the history as screening" in body_text(browser), 120,
+               "the upload to be stored in the history")
+    screenshot(browser, "2-uploaded-export")
 
 
 @pytest.fixture
@@ -266,7 +299,12 @@ def _webcam_flow(driver, server) -> None:
     assert "Double-leg squat" in heads, heads
     assert "Webcam screening" in text, text[:3000]
     assert "This is a movement screen, not a diagnosis" in text
-    assert "Findings" in text
+    # the Findings tab holds real findings (a title, its value against its threshold and its source),
+    # not just the tab's label
+    _click_tab(driver, "Findings")
+    findings = wait_until(lambda: (p := _active_panel_text(driver)) and "Knees moving inward in the squat" in p
+                          and p, 60, "a finding in the Findings tab")
+    assert re.search(r"threshold [\d.]+", findings) and "Source:" in findings, findings[:2000]
     reps = re.search(r"as chosen; (\d+) reps?", text)
     # the recording starts with the countdown, so it may hold more squats than were counted
     assert reps and int(reps.group(1)) >= LIVE_REPS, text[:3000]
@@ -275,5 +313,88 @@ def _webcam_flow(driver, server) -> None:
     screenshot(driver, "webcam-result")
     wait_app_idle(driver, 60)  # resizing for the full-page shot can set off another run: still no error
     assert not _error_boxes(driver) and "Double-leg squat" in body_text(driver), _error_boxes(driver)
+    # the recording itself: the annotated video of the webcam test plays, with key frames beside it
+    video = _play_annotated_video(driver, "the webcam recording")
+    assert video["src"].startswith(("http", "blob:")) and video["w"] > 0, video
+    assert len([i for i in driver.find_elements("css selector", '[data-testid="stImage"] img')
+                if i.is_displayed()]) >= 1, "no key frame"
+    screenshot(driver, "webcam-result-video", full_page=False)
+    _click_tab(driver, "Export and save")
+    wait_until(lambda: "Stored in the history as screening" in body_text(driver), 120,
+               "the webcam screening to be stored in the history")
+    labels = [b.text for b in driver.find_elements("css selector", '[data-testid="stDownloadButton"] button')]
+    for want in ("PDF report", "HTML report", "Result (JSON)", "Frames (CSV)", "Reps (CSV)", "Annotated video"):
+        assert any(want in x for x in labels), labels
     print(f"live: {m.group(0)}; {fps.group(0)}; phases {seen}; screened reps {reps.group(1)}; "
           f"{time.monotonic() - t_start:.0f} s")
+
+
+def test_history_and_about_pages(server, browser):
+    with explained(browser, server, "history"):
+        _open(browser, server)
+        wait_for_text(browser, SAMPLE_TEXT, timeout=90)
+        click_sidebar_page(browser, "History")
+        wait_for_text(browser, "Screening history", timeout=30)
+        wait_for_text(browser, "Choose one person above", timeout=30)
+        assert "No saved screenings yet" not in body_text(browser)
+        _choose(browser, "Person / patient", "Anna B.")
+        wait_for_text(browser, "Progress: Anna B.", timeout=30)
+        wait_until(lambda: browser.find_elements("css selector", '[data-testid="stVegaLiteChart"]'), 30,
+                   "the progress chart")
+        wait_app_idle(browser, 30)
+        screenshot(browser, "6-history")
+        click_sidebar_page(browser, "About")
+        wait_for_text(browser, "About chainscan", timeout=30)
+        assert "not a diagnosis" in body_text(browser)
+        screenshot(browser, "7-about")
+
+
+def _choose(driver, label: str, option: str) -> None:
+    """Pick ``option`` in the st.selectbox labelled ``label`` (type it, then Enter)."""
+    from selenium.webdriver.common.keys import Keys
+
+    def box():
+        for b in driver.find_elements("css selector", '[data-testid="stSelectbox"]'):
+            if b.text.startswith(label):
+                return b.find_element("css selector", "input")
+        return None
+
+    inp = wait_until(box, 20, f"the {label!r} select")
+    driver.execute_script("arguments[0].click()", inp)
+    inp.send_keys(option)
+    time.sleep(0.3)
+    inp.send_keys(Keys.ENTER)
+
+
+@pytest.fixture(scope="module")
+def password_server(tmp_path_factory):
+    """The dashboard with a clinic password login (as when served to a network)."""
+    from chainscan.ui.auth import hash_password
+
+    data = tmp_path_factory.mktemp("login-data")
+    secrets = data / "secrets.toml"
+    secrets.write_text(f'[chainscan.passwords]\nclinician = "{hash_password("correct horse", iterations=1000)}"\n',
+                       encoding="utf-8")
+    srv = StreamlitServer(env={"CHAINSCAN_DB": str(data / "history.db"), "CHAINSCAN_FILES": str(data / "files"),
+                               "CHAINSCAN_AUTH": "password"}, extra_args=("--secrets.files", str(secrets)))
+    try:
+        srv.wait_ready(timeout=60)
+        yield srv
+    finally:
+        srv.stop()
+
+
+def test_password_login_page(password_server, browser):
+    from selenium.webdriver.common.keys import Keys
+
+    with explained(browser, password_server, "login"):
+        browser.get(password_server.url)
+        wait_for_text(browser, "User name", timeout=60)
+        text = body_text(browser)
+        assert "Password" in text and "Analyse a video" not in text        # nothing of the app before logging in
+        screenshot(browser, "8-login")
+        browser.find_element("css selector", 'input[aria-label="User name"]').send_keys("clinician")
+        pw = browser.find_element("css selector", 'input[aria-label="Password"]')
+        pw.send_keys("correct horse", Keys.ENTER)
+        wait_for_text(browser, "Logged in as clinician", timeout=60)
+        wait_for_text(browser, SAMPLE_TEXT, timeout=90)

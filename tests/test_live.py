@@ -590,6 +590,10 @@ def test_recorder_keeps_the_recorded_unmirrored_frames_aligned_with_the_landmark
         assert _bar_x(fr.rgb) == pytest.approx(_bar_x(_marked(smp.index)), abs=2)
     result = screen_pose(pose, **proto.analysis_kwargs())
     assert result.test is TestType.DOUBLE_LEG_SQUAT
+    # the brightness of the recorded frames reaches the lighting gate (the bars: 24 of 320 columns white)
+    assert len(pose.extra["luma"]) == pose.n_frames
+    (light,) = [g for g in result.quality if g.gate == "lighting"]
+    assert light.value == pytest.approx(255 * 24 / syn.WIDTH, abs=4) and not light.passed   # a dark frame
 
 
 def test_recorder_starts_over_when_the_protocol_goes_back_to_setup(tmp_path):

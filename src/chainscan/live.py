@@ -48,6 +48,7 @@ import numpy as np
 
 from .config import QualityConfig, SignalConfig
 from .errors import ConfigError
+from .extract import frame_brightness
 from .geometry import compute_fppa
 from .io.pose import PoseEstimator, PoseFrame
 from .landmarks import N_LANDMARKS, SKELETON_EDGES, Side
@@ -578,6 +579,7 @@ class LiveRecorder:
         self.crf = crf
         self.preset = preset
         self.samples: list[LiveSample] = []
+        self._luma: list[float] = []  # brightness of each written frame, for the lighting gate
         self.missing = 0          # recorded samples whose frame was gone (not written, not analysed)
         self.skipped_size = 0     # frames of another size than the first (the camera changed resolution)
         self._container: Any = None
@@ -641,6 +643,7 @@ class LiveRecorder:
             self._container.mux(packet)
         self._last_pts = pts
         self.samples.append(sample)
+        self._luma.append(round(frame_brightness(rgb), 1))
         return True
 
     def _open(self, w: int, h: int, t0: float) -> None:
@@ -701,7 +704,7 @@ class LiveRecorder:
         ew, eh = self._enc_size
         meta = dataclasses.replace(pose.meta, width=ew, height=eh)
         return dataclasses.replace(pose, frame_indices=np.arange(pose.n_frames, dtype=np.int64), meta=meta,
-                                   extra={**pose.extra, "recorded_video": True})
+                                   extra={**pose.extra, "recorded_video": True, "luma": list(self._luma)})
 
 
 _MS = Fraction(1, 1000)

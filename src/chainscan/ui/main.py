@@ -27,9 +27,10 @@ change ≈ 8°, Munro et al. 2012) and only a proxy for 3D knee motion; small pe
 with this pose model. Discuss pain or concerns with a physiotherapist or doctor, and stop any exercise that
 causes pain.
 
-**Privacy.** Everything runs on this computer: the pose model ships with the software, videos are analysed
-locally and kept only in a temporary folder (and in the history if you save a screening), nothing is
-uploaded, and no usage statistics or telemetry are sent.
+**Privacy.** Everything runs on this computer: the pose model ships with the software, and videos are
+analysed locally in a temporary folder. Every finished screening (the result, the landmarks, the annotated
+video and the reports; faces blurred if you tick "Blur faces") is stored in the history on this computer,
+where you can delete it. Nothing is uploaded, and no usage statistics or telemetry are sent.
 """
 
 

@@ -160,7 +160,9 @@ def _quality(rd: Mapping[str, Any]) -> None:
     title = "Recording quality: all checks passed" if not failed else f"Recording quality: {len(failed)} to improve"
     with st.expander(title, expanded=bool(failed)):
         for g in gates:
-            mark = ":green-badge[pass]" if g["passed"] else ":orange-badge[check]"
+            unchecked = g["passed"] and "not checked" in g["message"].lower()
+            mark = (":gray-badge[not checked]" if unchecked else ":green-badge[pass]" if g["passed"]
+                    else ":orange-badge[check]")
             st.markdown(f"{mark} **{g['gate'].replace('_', ' ')}**: {g['message']}")
 
 

@@ -43,7 +43,9 @@ SETUP_TIPS = """
 """
 
 PRIVACY = ("Video frames go from your browser to this chainscan server only (on your own computer when you run "
-           "it locally); they are analysed in memory and not saved. Only the landmarks and the result are kept.")
+           "it locally). The recorded test (countdown and test, not the setup) is kept in a temporary folder for "
+           "the result; the finished screening (result, landmarks, annotated video, reports) is stored in the "
+           "history on this server, where you can delete it.")
 
 
 def _state(name: str, default: Any = None) -> Any:
@@ -260,8 +262,12 @@ def page(owner: str) -> None:
             queued_video_frames_callback=session.on_av_frames, async_processing=True,
             desired_playing_state=False if finished else None,
             video_html_attrs={"style": {"width": "100%"}, "controls": False, "autoPlay": True, "muted": True})
-        st.caption("The preview is mirrored like a mirror; the analysis uses the camera's un-mirrored view, so "
-                   "\u201cL\u201d is always your left.")
+        if finished:
+            st.caption("The camera is off. The result of your recording is below; press **New screening** to "
+                       "record again.")
+        else:
+            st.caption("The preview is mirrored like a mirror; the analysis uses the camera's un-mirrored view, so "
+                       "\u201cL\u201d is always your left.")
     playing = bool(ctx.state.playing)
     if not playing and not finished and proto.phase is not Phase.SETUP:
         proto = _new_protocol(spec)  # stopped mid-test: start over next time
