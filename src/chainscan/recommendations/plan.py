@@ -291,7 +291,8 @@ def _notes(result: Mapping[str, Any], findings: Sequence[Mapping[str, Any]], fla
                          + (f" {msg}" if msg else ""))
     failed = [g.get("gate") for g in result.get("quality", []) or [] if isinstance(g, Mapping) and not g.get("passed")]
     if failed:
-        notes.append(f"Recording quality: {', '.join(map(str, failed))} did not pass, so the findings carry lower "
+        names = ", ".join(str(g).replace("_", " ") for g in failed)
+        notes.append(f"Recording quality: {names} did not pass, so the findings carry lower "
                      "confidence; film again following the setup guide if you can.")
     if any(f.get("code") == "knee_valgus" for f in findings):
         base = ("The knee-angle reference comes from Herrington 2014's single-leg-squat values for women (healthy "
@@ -316,15 +317,14 @@ def _notes(result: Mapping[str, Any], findings: Sequence[Mapping[str, Any]], fla
         notes.append("You mentioned foot pain: the plan starts with gentle drills and the easier versions. Sharp foot "
                      "or ankle pain, or numbness or tingling, is a reason to get assessed before going further.")
     if "knee" in a.pain:
-        notes.append("You mentioned knee pain: keep each exercise comfortable, use the easier version if the knee "
-                     "complains, and have both the foot and the hip assessed.")
+        notes.append("You mentioned knee pain: keep each exercise comfortable and use the easier version if the knee "
+                     "complains.")
     if "hip" in a.pain:
         notes.append("You mentioned hip pain: the foot work stays in the plan, and a professional check of the hip "
                      "muscles is included.")
     if "low_back" in a.pain:
-        notes.append("You mentioned low-back pain: this screen cannot see the low back itself; the low-back "
-                     "explanation in the chain section shows how the foot connects to it, and walking is part of "
-                     "the plan.")
+        notes.append("You mentioned low-back pain: walking is part of the plan, and the chain section explains how "
+                     "the foot connects to the low back, which this screen cannot see.")
     if any(f.get("code") in ("knee_asymmetry", "pelvic_drop_asymmetry") for f in flagged):
         notes.append("Your screen showed a left–right difference: film the same test again after 2–3 weeks of the "
                      "basics, and get assessed if the difference is still clear.")

@@ -14,7 +14,9 @@ from __future__ import annotations
 import html
 import io
 import os
+import re
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +30,6 @@ from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen import canvas as rl_canvas
 from reportlab.platypus import (
-    CondPageBreak,
     Image,
     KeepTogether,
     ListFlowable,
@@ -64,10 +65,11 @@ FONT_ITALIC = "ChainscanSans-Oblique"
 
 PAGE_W, PAGE_H = A4
 MARGIN_X = 13 * mm
-MARGIN_TOP = 19 * mm
-MARGIN_BOTTOM = 23 * mm
-FOOT_RULE_Y = 18 * mm
+MARGIN_TOP = 16 * mm
+MARGIN_BOTTOM = 20 * mm
+FOOT_RULE_Y = 15.5 * mm
 CONTENT_W = PAGE_W - 2 * MARGIN_X
+META_WIDTHS = [CONTENT_W * f for f in (0.28, 0.19, 0.29, 0.24)]
 
 ACCENT = colors.HexColor("#1f4e79")
 LINE = colors.HexColor("#c9ced4")
@@ -202,6 +204,50 @@ def _bullets(items: list[str], style: ParagraphStyle, *, numbered: bool = False)
                         bulletOffsetY=0)
 
 
+def wrap_name(name: str, font: str, size: float, width: float, max_lines: int = 2) -> list[str]:
+    """A file name as at most ``max_lines`` lines of at most ``width`` points, broken after "_", "-", "."
+    or a space (never inside a word such as the extension); a name that still does not fit loses its
+    middle to an ellipsis, keeping its start and its extension."""
+    def fits(t: str) -> bool:
+        return pdfmetrics.stringWidth(t, font, size) <= width
+
+    stem, ext = os.path.splitext(name)
+    chunks = [c for c in re.split(r"(?<=[_\-. ])", stem) if c] or [""]
+    chunks[-1] += ext   # the extension stays with the last part of the name
+    lines: list[str] = []
+    cur = ""
+    for c in chunks:
+        if cur and not fits(cur + c):
+            lines.append(cur)
+            cur = c
+        else:
+            cur += c
+    lines.append(cur)
+    if len(lines) <= max_lines and all(fits(x) for x in lines):
+        return lines
+    # too long: keep the end (extension included) on the last line, the start on the first, "…" between
+    tail = name
+    while len(tail) > 1 and not fits("…" + tail):
+        tail = tail[1:]
+    head_room = name[: max(0, len(name) - len(tail))]
+    out = []
+    rest = head_room
+    for _ in range(max_lines - 1):
+        line = ""
+        while rest and fits(line + rest[0]):
+            line += rest[0]
+            rest = rest[1:]
+        out.append(line)
+    if rest:   # the middle is dropped
+        last = tail
+        while len(last) > 1 and not fits("…" + last):
+            last = last[1:]
+        out.append("…" + last)
+    else:
+        out.append(tail)
+    return [x for x in out if x]
+
+
 # -- sections ---------------------------------------------------------------------------------------------
 
 def _header_section(d: ReportData, st: dict) -> list:
@@ -217,8 +263,15 @@ def _header_section(d: ReportData, st: dict) -> list:
     rows = []
     for i in range(0, len(cells), 4):
         rows.append([_p(k.upper(), st["label"]) for k, _ in cells[i:i + 4]])
-        rows.append([_p(v, st["metav"]) for _, v in cells[i:i + 4]])
-    meta = _mk_table(rows, colWidths=[CONTENT_W * f for f in (0.28, 0.19, 0.29, 0.24)], hAlign="LEFT")
+        vals = []
+        for j, (k, v) in enumerate(cells[i:i + 4]):
+            if k == "Video" and v != "–":   # a long file name breaks at "_", "-" or ".", never mid-word
+                lines = wrap_name(str(v), FONT, st["metav"].fontSize, META_WIDTHS[j] - 6)
+                vals.append(_p("<br/>".join(_e(x) for x in lines), st["metav"], raw=True))
+            else:
+                vals.append(_p(v, st["metav"]))
+        rows.append(vals)
+    meta = _mk_table(rows, colWidths=META_WIDTHS, hAlign="LEFT")
     meta.setStyle(TableStyle([("LEFTPADDING", (0, 0), (-1, -1), 0), ("RIGHTPADDING", (0, 0), (-1, -1), 6),
                               ("TOPPADDING", (0, 0), (-1, -1), 0.5), ("BOTTOMPADDING", (0, 0), (-1, -1), 1),
                               ("VALIGN", (0, 0), (-1, -1), "TOP")]))
@@ -266,7 +319,7 @@ def _findings_section(d: ReportData, st: dict) -> list:
             _p(f.get("confidence") or "–", st["cell"]),
         ])
         extra.append(("BACKGROUND", (5, i), (5, i), colors.HexColor(bg)))
-    widths = [w * mm for w in (49, 10, 33, 24, 34, 16, 18)]
+    widths = [w * mm for w in (47, 10, 40, 24, 31, 16, 16)]
     widths[-1] += CONTENT_W - sum(widths)
     out.append(_table(rows, widths, extra=extra))
     out.append(Spacer(1, 2))
@@ -302,8 +355,15 @@ def _quality_section(d: ReportData, st: dict) -> list:
             else "All recording checks passed.")
     if (d.result.get("baseline") or {}).get("source") == "none":
         note += " No neutral standing: pelvis and trunk angles are relative to the image."
-    return [KeepTogether([_p("Recording quality", st["h2"]), _p(note, st["small"]), Spacer(1, 2),
-                          _table(rows, [36 * mm, 16 * mm, CONTENT_W - 52 * mm], extra=extra)])]
+    if not failed:   # one compact line: the names of the checks, each passed
+        names = ", ".join(str(g.get("gate", "")).replace("_", " ") for g in gates)
+        line = (f"<font color='#1e7b34'><b>✓ All {len(gates)} recording checks passed</b></font> ({_e(names)})."
+                + (" " + _e(note[len("All recording checks passed."):].strip()) if note.strip() !=
+                   "All recording checks passed." else ""))
+        return [_p("Recording quality", st["h2"]), _p(line, st["cell"], raw=True)]
+    # the table may continue on the next page (its head row repeats); heading and note stay with its start
+    return [_p("Recording quality", st["h2"]), _p(note, ParagraphStyle("qn", st["small"], spaceAfter=2)),
+            _table(rows, [36 * mm, 16 * mm, CONTENT_W - 52 * mm], extra=extra)]
 
 
 def _reps_section(d: ReportData, st: dict) -> list:
@@ -355,10 +415,11 @@ def _reps_section(d: ReportData, st: dict) -> list:
     return out
 
 
-def _plots_section(d: ReportData, st: dict) -> list:
+def _plots_section(d: ReportData, st: dict, layout: Layout | None = None,
+                   pngs: dict[str, bytes] | None = None) -> list:
     if d.frames is None:
         return [_p("Over time", st["h2"]), _p("No frames.csv in this folder: the plots are left out.", st["base"])]
-    pngs = plot_pngs(d)
+    pngs = pngs if pngs is not None else plot_pngs(d)
     out: list = []
     for k, png in pngs.items():
         block = [_image(png, CONTENT_W, 95 * mm), _p(plot_caption(d, k), st["small"]), Spacer(1, 4)]
@@ -368,67 +429,157 @@ def _plots_section(d: ReportData, st: dict) -> list:
     return out
 
 
-def _keyframe_table(d: ReportData, st: dict, width: float, max_h: float) -> Table:
-    cells = []
-    frames = list(d.keyframes.items())[:4]
-    col = width / max(len(frames), 2)
-    for key, png in frames:
-        cap = f"{key} side" if key in ("left", "right") else key.replace("_", " ")
-        cells.append([_image(png, col - 3 * mm, max_h), _p(f"Key frame: {cap} (subject's side)", st["small"])])
-    t = _mk_table([cells], colWidths=[col] * len(cells), hAlign="LEFT")
-    t.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"), ("LEFTPADDING", (0, 0), (-1, -1), 0),
-                           ("RIGHTPADDING", (0, 0), (-1, -1), 3 * mm)]))
-    return t
+#: key frames: at most this tall on the page, never less than KEYFRAME_MIN_H (the drawn angles must be legible)
+KEYFRAME_MAX_H = 92 * mm
+KEYFRAME_MIN_H = 45 * mm
+DIAGRAM_W = 52 * mm
+GAP = 4 * mm
+#: an explanation column beside the frames is used only when at least this wide
+SIDE_MIN_W = 58 * mm
 
 
-def _chain_items(d: ReportData, st: dict) -> list:
-    """The chain explanations as flowables ([] when the plan has none)."""
-    items: list = []
+def _png_size(png: bytes) -> tuple[float, float]:
+    w, h = ImageReader(io.BytesIO(png)).getSize()
+    return float(w), float(h)
+
+
+def keyframe_layout(frames: list[bytes], width: float, max_h: float = KEYFRAME_MAX_H) -> tuple[float, list[float]]:
+    """Common display height and each frame's width for ``frames`` side by side in ``width`` points: as tall
+    as ``max_h`` allows, lower only when the row would be wider than ``width``."""
+    aspects = [w / h for w, h in (_png_size(f) for f in frames)]
+    height = min(max_h, (width - GAP * (len(frames) - 1)) / sum(aspects))
+    return height, [a * height for a in aspects]
+
+
+def _keyframe_cell(key: str, png: bytes, w: float, h: float, st: dict) -> list:
+    cap = f"{key} side" if key in ("left", "right") else key.replace("_", " ")
+    return [Image(io.BytesIO(png), width=w, height=h),
+            _p(f"Key frame, {cap} (subject's side): deepest frame of the worst rep, angles as measured",
+               ParagraphStyle("kfc", st["small"], fontSize=6.6, leading=8))]
+
+
+def _chain_items(d: ReportData, st: dict) -> list[Paragraph]:
+    """The chain explanations, one Paragraph each ([] when the plan has none)."""
+    items: list[Paragraph] = []
+    style = ParagraphStyle("chain", st["cell"], fontSize=7.3, leading=9.0, spaceAfter=3.5)
     for e in (d.plan or {}).get("explanations") or []:
-        head = " · ".join(x for x in (str(e.get("finding") or "").replace("_", " "), e.get("side") or "") if x)
+        finding = str(e.get("finding") or "")
+        label = (f"{finding[len('pain_'):].replace('_', ' ')} pain (reported)" if finding.startswith("pain_")
+                 else finding.replace("_", " "))
+        head = " · ".join(x for x in (label, e.get("side") or "") if x)
         sev = e.get("severity")
         chip = ""
         if sev in ("ok", "mild", "marked"):
             chip = f" <font color='{SEVERITY_COLOURS[sev][0]}'><b>● {SEVERITY_TEXT[sev]}</b></font>"
-        regions = ", ".join(str(r) for r in (e.get("regions") or []))
-        txt = f"<b>{_e(head)}</b>{chip}"
+        regions = " → ".join(str(r).replace("_", " ") for r in (e.get("regions") or []))
+        txt = f"<b>{_e(head[:1].upper() + head[1:])}</b>{chip}"
         if regions:
-            txt += f"<br/><font size=6.8 color='#5b6470'>regions: {_e(regions)}</font>"
+            txt += f" <font size=6.6 color='#5b6470'>({_e(regions)})</font>"
         txt += f"<br/>{_e(e.get('text'))}"
-        items += [_p(txt, st["cell"], raw=True), Spacer(1, 3)]
+        items.append(_p(txt, style, raw=True))
     return items
 
 
-def _frames_and_chain_section(d: ReportData, st: dict) -> list:
-    """Key frames, the body diagram and the chain explanation side by side (saves a page on paper)."""
-    items = _chain_items(d, st)
-    has_chain = bool(items or d.diagram_png or d.diagram_svg)
-    if not d.keyframes and not has_chain:
-        return []
-    if has_chain and not items:
-        items = [_p("No explanation in the plan.", st["cell"])]
-    diagram = _svg_drawing(d.diagram_svg, 44 * mm, 64 * mm) if (d.diagram_svg and not d.diagram_png) else None
-    cols: list = []
-    widths: list[float] = []
-    if d.keyframes:
-        kw = min(len(d.keyframes), 2) * 34 * mm if has_chain else CONTENT_W
-        cols.append(_keyframe_table(d, st, kw, 58 * mm if has_chain else 62 * mm))
-        widths.append(kw)
-    if d.diagram_png:
-        cols.append(_image(d.diagram_png, 44 * mm, 64 * mm))
-        widths.append(48 * mm)
-    elif diagram is not None:
-        cols.append(diagram)
-        widths.append(48 * mm)
-    if has_chain:
-        cols.append(items)
-        widths.append(CONTENT_W - sum(widths))
-    title = ("Key frames and the kinetic chain" if d.keyframes and has_chain
-             else "Key frames" if d.keyframes else "Along the kinetic chain")
-    t = _mk_table([cols], colWidths=widths, hAlign="LEFT")
+def _height(f: Any, width: float) -> float:
+    _, h = f.wrap(width, 10 * PAGE_H)
+    return h + getattr(getattr(f, "style", None), "spaceAfter", 0)
+
+
+def _fill_side(items: list, width: float, room: float) -> tuple[list, list]:
+    """The first explanations that fit in a column ``width`` wide and ``room`` tall, and the rest."""
+    used, side = 0.0, []
+    for k, it in enumerate(items):
+        h = _height(it, width)
+        if used + h > room:
+            return side, items[k:]
+        side.append(it)
+        used += h
+    return side, []
+
+
+def _row(cells: list, widths: list[float], *, pad: float = GAP) -> Table:
+    t = _mk_table([cells], colWidths=widths, hAlign="LEFT")
     t.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"), ("LEFTPADDING", (0, 0), (-1, -1), 0),
-                           ("RIGHTPADDING", (0, 0), (-1, -1), 4)]))
-    return [_p(title, st["h2"]), t]
+                           ("RIGHTPADDING", (0, 0), (-1, -1), pad), ("RIGHTPADDING", (-1, 0), (-1, 0), 0),
+                           ("TOPPADDING", (0, 0), (-1, -1), 0), ("BOTTOMPADDING", (0, 0), (-1, -1), 0)]))
+    return t
+
+
+def _two_columns(items: list) -> list:
+    """Explanations left to right in two columns, one table row per pair (rows may split across pages)."""
+    if not items:
+        return []
+    col = (CONTENT_W - GAP) / 2
+    rows = [[items[i], items[i + 1] if i + 1 < len(items) else ""] for i in range(0, len(items), 2)]
+    t = _mk_table(rows, colWidths=[col + GAP, col], hAlign="LEFT")
+    t.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"), ("LEFTPADDING", (0, 0), (-1, -1), 0),
+                           ("RIGHTPADDING", (0, 0), (0, -1), GAP), ("RIGHTPADDING", (1, 0), (1, -1), 0),
+                           ("TOPPADDING", (0, 0), (-1, -1), 0), ("BOTTOMPADDING", (0, 0), (-1, -1), 0)]))
+    return [t]
+
+
+def _diagram_flowable(d: ReportData, max_w: float, max_h: float):
+    if d.diagram_png:
+        return _image(d.diagram_png, max_w, max_h)
+    if d.diagram_svg:
+        return _svg_drawing(d.diagram_svg, max_w, max_h)
+    return None
+
+
+def _frames_and_chain_section(d: ReportData, st: dict, layout: Layout | None = None) -> list:
+    """Key frames (large enough to read the drawn angles), the body diagram and the chain explanation.
+
+    The frames sit side by side, as tall as the page allows (one frame gets the whole row to itself); the
+    diagram joins them when the frames stay at least 70 mm tall, and the explanations fill the column left
+    beside them, then continue below in two columns."""
+    layout = layout or NORMAL
+    items = _chain_items(d, st)
+    frames = list(d.keyframes.items())[:2]
+    has_diagram = bool(d.diagram_png or d.diagram_svg)
+    if not frames and not items and not has_diagram:
+        return []
+    if (has_diagram or d.plan is not None) and not items:
+        items = [_p("No finding needs a chain explanation: nothing was flagged." if d.plan is not None else
+                    "No explanation without an exercise plan (plan.json).", st["cell"])]
+    title = ("Key frames and the kinetic chain" if frames and (items or has_diagram)
+             else "Key frames" if frames else "Along the kinetic chain")
+    out: list = [_p(title, st["h2"])]
+    diagram_placed = False
+    if frames:
+        pngs = [png for _, png in frames]
+        h, ws = keyframe_layout(pngs, CONTENT_W - (DIAGRAM_W + GAP if has_diagram else 0), layout.keyframe_max_h)
+        cells = [_keyframe_cell(k, png, w, h, st) for (k, png), w in zip(frames, ws)]
+        widths = [w + GAP for w in ws]
+        beside = CONTENT_W - sum(widths) - DIAGRAM_W - GAP   # room left for text beside frames and diagram
+        text_fits_without = CONTENT_W - sum(widths) >= SIDE_MIN_W
+        # the diagram joins the frames when they stay tall, unless it would squeeze out the text column
+        # (then it goes below, with explanations beside it, and no white space is left)
+        if has_diagram and h >= 70 * mm and (beside >= SIDE_MIN_W or not text_fits_without or not items):
+            diagram = _diagram_flowable(d, DIAGRAM_W, h)
+            if diagram is not None:
+                cells.append(diagram)
+                widths.append(DIAGRAM_W + GAP)
+                diagram_placed = True
+        if not diagram_placed and not has_diagram:   # frames alone: let them use the full width
+            h, ws = keyframe_layout(pngs, CONTENT_W, layout.keyframe_max_h)
+            cells = [_keyframe_cell(k, png, w, h, st) for (k, png), w in zip(frames, ws)]
+            widths = [w + GAP for w in ws]
+        side_w = CONTENT_W - sum(widths)
+        if side_w >= SIDE_MIN_W and items:
+            side, items = _fill_side(items, side_w, h + 10 * mm)
+            if side:
+                cells.append(side)
+                widths.append(side_w)
+        widths[-1] = CONTENT_W - sum(widths[:-1])
+        out += [_row(cells, widths), Spacer(1, 5)]
+    if has_diagram and not diagram_placed:
+        diagram = _diagram_flowable(d, DIAGRAM_W, 80 * mm)
+        if diagram is not None:
+            side_w = CONTENT_W - DIAGRAM_W - GAP
+            side, items = _fill_side(items, side_w, diagram.wrap(DIAGRAM_W, PAGE_H)[1] + 6 * mm)
+            out += [_row([diagram, side or ""], [DIAGRAM_W + GAP, side_w]), Spacer(1, 4)]
+    out += _two_columns(items)
+    return out
 
 
 def _red_flags_section(d: ReportData, st: dict) -> list:
@@ -439,64 +590,144 @@ def _red_flags_section(d: ReportData, st: dict) -> list:
     return [Spacer(1, 6), KeepTogether([box])]
 
 
+#: plan table columns: exercise & dose | how | cues | easier / harder
+PLAN_WIDTHS = [42 * mm, 68 * mm, 40 * mm, CONTENT_W - 150 * mm]
+#: habits table columns: habit & how often | what to do | why
+HABIT_WIDTHS = [42 * mm, 68 * mm, CONTENT_W - 110 * mm]
+
+
+def _plan_styles(st: dict) -> dict[str, ParagraphStyle]:
+    small = ParagraphStyle("pl", st["cell"], fontSize=7.0, leading=8.5)
+    return {"small": small,
+            "name": ParagraphStyle("pln", st["base"], fontName=FONT_BOLD, fontSize=8.2, leading=9.8),
+            "dose": ParagraphStyle("pld", small, fontName=FONT_BOLD, textColor=ACCENT),
+            "goal": ParagraphStyle("plg", small, fontName=FONT_ITALIC, textColor=MUTED, fontSize=6.8, leading=8.2,
+                                   spaceBefore=1.5),
+            "why": ParagraphStyle("plw", st["small"], fontSize=6.8, leading=8.2),
+            "step": ParagraphStyle("pls", small, leftIndent=8, firstLineIndent=-8),
+            "note": ParagraphStyle("plnote", small, fontSize=7.2, leading=8.8)}
+
+
+def _plan_head(st: dict) -> Table:
+    heads = ["Exercise · dose", "How", "Cues", "Easier / harder"]
+    t = _mk_table([[_p(h.upper(), st["label"]) for h in heads]], colWidths=PLAN_WIDTHS, hAlign="LEFT")
+    t.setStyle(TableStyle([("LINEBELOW", (0, 0), (-1, 0), 0.8, ACCENT), ("BACKGROUND", (0, 0), (-1, 0), HEAD_BG),
+                           ("LEFTPADDING", (0, 0), (-1, -1), 3), ("RIGHTPADDING", (0, 0), (-1, -1), 3),
+                           ("TOPPADDING", (0, 0), (-1, -1), 1.5), ("BOTTOMPADDING", (0, 0), (-1, -1), 1.5)]))
+    return t
+
+
+def _plan_item(it: dict, order: Any, ps: dict[str, ParagraphStyle]) -> Table:
+    """One plan entry as a two-row table (kept on one page): name, dose and goal | numbered steps | cues |
+    easier and harder; then a full-width line with why it is in the plan, what it addresses and its source."""
+    region = str(it.get("region") or "")
+    first = [_p(f"{_e(order)}. {_e(it.get('name') or it.get('exercise_id'))}"
+                f" <font size=6.2 color='#5b6470'>{_e(region.upper())}</font>", ps["name"], raw=True),
+             _p(it.get("dose") or "–", ps["dose"])]
+    if it.get("goal"):
+        first.append(_p(it["goal"], ps["goal"]))
+    steps = [str(x) for x in it.get("steps") or []]
+    how = [_p(f"<b>{k}</b>&nbsp;&nbsp;{_e(x)}" if len(steps) > 1 else _e(x), ps["step"], raw=True)
+            for k, x in enumerate(steps, 1)] or [_p("–", ps["small"])]
+    cues = [_p(f"•&nbsp;{_e(x)}", ps["step"], raw=True) for x in it.get("cues") or []] or [_p("–", ps["small"])]
+    eh = []
+    if it.get("easier"):
+        eh.append(_p(f"<b>Easier:</b> {_e(it['easier'])}", ps["small"], raw=True))
+    if it.get("harder"):
+        eh.append(_p(f"<b>Harder:</b> {_e(it['harder'])}", ps["small"], raw=True))
+    foot = f"<b>Why:</b> {_e(it['why'])} " if it.get("why") else ""
+    foot += f"<font color='#5b6470'>Source: <i>{_e(it.get('source') or '–')}</i></font>"
+    t = _mk_table([[first, how, cues, eh or ""], [_p(foot, ps["why"], raw=True), "", "", ""]],
+                  colWidths=PLAN_WIDTHS, hAlign="LEFT")
+    t.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"), ("SPAN", (0, 1), (-1, 1)),
+                           ("LEFTPADDING", (0, 0), (-1, -1), 3), ("RIGHTPADDING", (0, 0), (-1, -1), 4),
+                           ("TOPPADDING", (0, 0), (-1, 0), 3), ("BOTTOMPADDING", (0, 0), (-1, 0), 1),
+                           ("TOPPADDING", (0, 1), (-1, 1), 0), ("BOTTOMPADDING", (0, 1), (-1, 1), 3),
+                           ("LINEBELOW", (0, 1), (-1, 1), 0.5, LINE)]))
+    return t
+
+
+def _habits_table(habits: list[dict], ps: dict[str, ParagraphStyle], st: dict) -> Table:
+    """The daily habits, one compact row each: name and how often | what to do | why, and the source."""
+    rows: list[list[Any]] = [[_p(h.upper(), st["label"]) for h in ("Daily habit · how often", "What to do",
+                                                                     "Why")]]
+    for order, it in habits:
+        what = _e(" ".join(str(x) for x in it.get("steps") or []))
+        cues = " ".join(str(x) for x in it.get("cues") or [])
+        if cues:
+            what += f" <i>{_e(cues)}</i>"
+        why = f"{_e(it.get('why') or '')} <font color='#5b6470'>Source: <i>{_e(it.get('source') or '–')}</i></font>"
+        rows.append([[_p(f"{_e(order)}. {_e(it.get('name') or it.get('exercise_id'))}", ps["name"], raw=True),
+                      _p(it.get("dose") or "–", ps["dose"])],
+                     _p(what.strip() or "–", ps["small"], raw=True),
+                     _p(why, ps["why"], raw=True)])
+    t = _mk_table(rows, colWidths=HABIT_WIDTHS, hAlign="LEFT", repeatRows=1)
+    t.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"), ("LINEBELOW", (0, 0), (-1, 0), 0.8, ACCENT),
+                           ("BACKGROUND", (0, 0), (-1, 0), HEAD_BG), ("LINEBELOW", (0, 1), (-1, -1), 0.5, LINE),
+                           ("LEFTPADDING", (0, 0), (-1, -1), 3), ("RIGHTPADDING", (0, 0), (-1, -1), 4),
+                           ("TOPPADDING", (0, 0), (-1, -1), 2), ("BOTTOMPADDING", (0, 0), (-1, -1), 2.5)]))
+    return t
+
+
 def _plan_section(d: ReportData, st: dict) -> list:
-    out: list = [CondPageBreak(40 * mm), _p("Exercise plan", st["h2"])]
+    """Heading, the plan's disclaimer and answers, "About this plan" (its notes: why it looks the way it
+    does), then one entry per exercise and a compact table of daily habits. Nothing is left alone at the
+    foot of a page: the heading keeps its intro with it, the first entry keeps the column heads, and the
+    habits keep the last exercise with them (so a last page never holds only habits or notes)."""
+    heading = _p("Exercise plan", st["h2"])
     if not d.plan:
-        return out + [_p("No exercise plan in this folder (no plan.json). Create one with the recommendations "
-                         "step to add foot-first exercises matched to these findings.", st["base"])]
+        return [heading, _p("No exercise plan in this folder (no plan.json). Create one with the recommendations "
+                            "step to add foot-first exercises matched to these findings.", st["base"])]
     p = d.plan
+    ps = _plan_styles(st)
+    intro = []
     if p.get("disclaimer"):
-        out.append(_p(f"<b>{_e(p['disclaimer'])}</b>", st["small"], raw=True))
-    answers = p.get("answers") or {}
+        intro.append(_e(p["disclaimer"]))
     parts = []
-    for k, v in answers.items():
+    for k, v in (p.get("answers") or {}).items():
         if v in (None, "", [], {}):
             continue
-        parts.append(f"{k}: {', '.join(str(x) for x in v) if isinstance(v, (list, tuple)) else v}")
+        vv = ", ".join(str(x).replace("_", " ") for x in v) if isinstance(v, (list, tuple)) else str(v)
+        parts.append(f"{k}: {vv}")
     if parts:
-        out.append(_p("Questionnaire answers — " + "; ".join(parts), st["small"]))
+        intro.append("<b>Questionnaire answers</b> — " + _e("; ".join(parts)) + ".")
+    top: list = [heading]
+    if intro:
+        top += [_p(" ".join(intro), st["small"], raw=True), Spacer(1, 2)]
+    notes = [str(x) for x in p.get("notes") or []]
+    if notes:   # the notes explain the plan's choices, so they come before the entries
+        top += [_p("About this plan", st["h3"]), _bullets(notes[:1], ps["note"])]
+    out: list = [KeepTogether(top)]
+    if len(notes) > 1:
+        out.append(_bullets(notes[1:], ps["note"]))
+    out.append(Spacer(1, 5))
     items = sorted(p.get("items") or [], key=lambda it: (it.get("order") is None, it.get("order") or 0))
     if not items:
-        out.append(_p("No exercises were selected for these findings.", st["base"]))
-    small = ParagraphStyle("pl", st["cell"], fontSize=6.9, leading=8.2)
-    for i, it in enumerate(items, 1):
-        order = it.get("order") if it.get("order") is not None else i
-        title = (f"<b>{_e(order)}. {_e(it.get('name') or it.get('exercise_id'))}</b> "
-                 f"<font size=7 color='#5b6470'>[{_e(it.get('region') or '')}]</font>"
-                 f" — <font color='#1f4e79'><b>{_e(it.get('dose') or '–')}</b></font>")
-        how = [_p("HOW", st["label"]), _bullets([str(x) for x in it.get("steps") or []], small, numbered=True)] \
-            if it.get("steps") else [_p("", small)]
-        cues = [_p("CUES", st["label"]), _bullets([str(x) for x in it.get("cues") or []], small)] \
-            if it.get("cues") else [_p("", small)]
-        eh = []
-        if it.get("easier"):
-            eh += [_p("EASIER", st["label"]), _p(it["easier"], small)]
-        if it.get("harder"):
-            eh += [_p("HARDER", st["label"]), _p(it["harder"], small)]
-        grid = _mk_table([[how, cues, eh or [_p("", small)]]],
-                     colWidths=[CONTENT_W * 0.46, CONTENT_W * 0.30, CONTENT_W * 0.24], hAlign="LEFT")
-        grid.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"), ("LEFTPADDING", (0, 0), (-1, -1), 0),
-                                  ("RIGHTPADDING", (0, 0), (-1, -1), 6), ("TOPPADDING", (0, 0), (-1, -1), 1),
-                                  ("BOTTOMPADDING", (0, 0), (-1, -1), 1)]))
-        addresses = ", ".join(str(a).replace("_", " ") for a in (it.get("addresses") or []))
-        foot = ""
-        if it.get("why"):
-            foot += f"<b>Why:</b> {_e(it['why'])} "
-        if addresses:
-            foot += f"Addresses: {_e(addresses)} · "
-        foot += f"Source: <i>{_e(it.get('source') or '–')}</i>"
-        block = [_p(title, ParagraphStyle("ext", st["base"], fontSize=8.4, leading=10.2), raw=True)]
-        if it.get("goal"):
-            block.append(_p(it["goal"], small))
-        block += [grid, _p(foot, ParagraphStyle("plf", st["small"], fontSize=6.7, leading=8), raw=True)]
-        box = _mk_table([[block]], colWidths=[CONTENT_W], hAlign="LEFT")
-        box.setStyle(TableStyle([("BOX", (0, 0), (-1, -1), 0.6, LINE), ("LEFTPADDING", (0, 0), (-1, -1), 5),
-                                 ("RIGHTPADDING", (0, 0), (-1, -1), 5), ("TOPPADDING", (0, 0), (-1, -1), 2),
-                                 ("BOTTOMPADDING", (0, 0), (-1, -1), 3)]))
-        out += [KeepTogether([box]), Spacer(1, 3)]
-    if p.get("notes"):
-        out += [_p("Notes", st["h3"]), _bullets([str(x) for x in p["notes"]], small)]
-    return out
+        return out + [_p("No exercises were selected for these findings.", st["base"])]
+    numbered = [(it.get("order") if it.get("order") is not None else i, it) for i, it in enumerate(items, 1)]
+    exercises = [(n, it) for n, it in numbered if it.get("region") != "habit"]
+    habits = [(n, it) for n, it in numbered if it.get("region") == "habit"]
+    blocks: list = [_plan_item(it, n, ps) for n, it in exercises]
+    if blocks:
+        blocks[0] = KeepTogether([_plan_head(st), blocks[0]])
+    if habits:
+        table = _habits_table(habits, ps, st)
+        blocks[-1:] = [KeepTogether([*blocks[-1:], Spacer(1, 5), table])]
+    return out + blocks
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Sizes that may give way when a report would run long (fonts never do)."""
+
+    keyframe_max_h: float
+    plot_scale: float
+
+
+NORMAL = Layout(keyframe_max_h=KEYFRAME_MAX_H, plot_scale=1.0)
+DENSE = Layout(keyframe_max_h=82 * mm, plot_scale=0.86)
+#: the PDF is meant to hold the screen in 2-4 A4 pages
+MAX_PAGES = 4
 
 
 # -- page furniture ---------------------------------------------------------------------------------------
@@ -535,7 +766,7 @@ def _furniture(d: ReportData, st: dict):
         c.saveState()
         c.setFont(FONT, 7.5)
         c.setFillColor(MUTED)
-        y = PAGE_H - 11 * mm
+        y = PAGE_H - 9.5 * mm
         c.drawRightString(PAGE_W - MARGIN_X, y, right)
         room = CONTENT_W - pdfmetrics.stringWidth(right, FONT, 7.5) - 6 * mm
         txt = left
@@ -549,16 +780,19 @@ def _furniture(d: ReportData, st: dict):
         w, h = foot.wrap(CONTENT_W, 12 * mm)
         foot.drawOn(c, MARGIN_X, FOOT_RULE_Y - 2.5 - h)
         c.setFont(FONT, 7)
-        c.drawString(MARGIN_X, 7 * mm, d.version_text)
+        c.drawString(MARGIN_X, 6 * mm, d.version_text)
         c.setFont(FONT_BOLD, 7.5)
         c.setFillColor(colors.black)
-        c.drawRightString(PAGE_W - MARGIN_X, 7 * mm, f"page {page} of {total}")
+        c.drawRightString(PAGE_W - MARGIN_X, 6 * mm, f"page {page} of {total}")
         c.restoreState()
 
     return draw
 
 
-def build_story(d: ReportData) -> list:
+def build_story(d: ReportData, layout: Layout = NORMAL, pngs: dict[str, bytes] | None = None) -> list:
+    """The report's flowables, in reading order: what was found (summary, findings, caveats, recording
+    quality, per-rep values), what it looks like (key frames, body diagram, the chain explained, plots over
+    time), then what to do (red flags, the plan)."""
     st = _styles()
     story: list = []
     story += _header_section(d, st)
@@ -566,24 +800,36 @@ def build_story(d: ReportData) -> list:
     story += _caveat_section(d, st)
     story += _quality_section(d, st)
     story += _reps_section(d, st)
-    story += _plots_section(d, st)
-    story += _frames_and_chain_section(d, st)
+    story += _frames_and_chain_section(d, st, layout)
+    story += _plots_section(d, st, layout, pngs)
     story += _red_flags_section(d, st)
     story += _plan_section(d, st)
     return story
 
 
-def render_pdf_bytes(data: ReportData) -> bytes:
-    """The report PDF as bytes (deterministic for the same input: reportlab invariant mode)."""
-    register_fonts()
+def _build(data: ReportData, layout: Layout, pngs: dict[str, bytes] | None) -> tuple[bytes, int]:
     st = _styles()
     buf = io.BytesIO()
     doc = SimpleDocTemplate(buf, pagesize=A4, leftMargin=MARGIN_X, rightMargin=MARGIN_X, topMargin=MARGIN_TOP,
                             bottomMargin=MARGIN_BOTTOM, title=f"chainscan screening report – {data.subject_label}",
                             author="chainscan", subject=data.disclaimer, creator=data.version_text, invariant=1)
     canvas_cls = type("_ReportCanvas", (_NumberedCanvas,), {"furniture": staticmethod(_furniture(data, st))})
-    doc.build(build_story(data), canvasmaker=canvas_cls)
-    return buf.getvalue()
+    doc.build(build_story(data, layout, pngs), canvasmaker=canvas_cls)
+    return buf.getvalue(), doc.page
+
+
+def render_pdf_bytes(data: ReportData) -> bytes:
+    """The report PDF as bytes (deterministic for the same input: reportlab invariant mode).
+
+    Laid out at the normal size first; a report that would run past :data:`MAX_PAGES` pages is laid out
+    again with the denser settings (slightly smaller key frames and shorter plots, same fonts)."""
+    register_fonts()
+    pdf, pages = _build(data, NORMAL, None)
+    if pages > MAX_PAGES:
+        dense = _build(data, DENSE, plot_pngs(data, height_scale=DENSE.plot_scale) if data.frames else None)
+        if dense[1] < pages:
+            pdf = dense[0]
+    return pdf
 
 
 def render_pdf(data: ReportData, path: Path) -> Path:

@@ -106,7 +106,7 @@ def _headroom(ax, lo_min: float, hi_min: float, frac: float = 0.16) -> None:
     ax.set_ylim(lo, hi + frac * (hi - lo))   # room for the rep labels
 
 
-def knee_figure(data: ReportData, compact: bool = False) -> Figure | None:
+def knee_figure(data: ReportData, compact: bool = False, height_scale: float = 1.0) -> Figure | None:
     """Knee FPPA left/right (filtered) over time; for single-leg squats the flag thresholds; for double-leg
     squats a second panel with the knee separation ratio and its threshold."""
     t = _series(data, "time_s")
@@ -117,7 +117,7 @@ def knee_figure(data: ReportData, compact: bool = False) -> Figure | None:
     sep = None if single else _series(data, "knee_separation_ratio")
     stance_side = data.result.get("stance_side")
     sides_used = {s.get("side") for s in data.segments if s.get("side")}
-    height = (3.5 if compact else 4.1) if sep else (2.45 if compact else 2.9)
+    height = ((3.1 if compact else 4.1) if sep else (2.25 if compact else 2.9)) * height_scale
     fig = Figure(figsize=(WIDTH_IN, height))
     FigureCanvasAgg(fig)
     if sep:
@@ -170,7 +170,7 @@ def knee_figure(data: ReportData, compact: bool = False) -> Figure | None:
     return fig
 
 
-def pelvis_figure(data: ReportData, compact: bool = False) -> Figure | None:
+def pelvis_figure(data: ReportData, compact: bool = False, height_scale: float = 1.0) -> Figure | None:
     """Pelvic obliquity and trunk lean relative to neutral standing (or to the image when no baseline)."""
     t = _series(data, "time_s")
     if t is None:
@@ -181,7 +181,7 @@ def pelvis_figure(data: ReportData, compact: bool = False) -> Figure | None:
         pel, trunk, rel = _series(data, "pelvic_obliquity_deg"), _series(data, "trunk_lean_deg"), False
     if pel is None and trunk is None:
         return None
-    height = 2.45 if compact else 2.9
+    height = (2.15 if compact else 2.9) * height_scale
     fig = Figure(figsize=(WIDTH_IN, height))
     FigureCanvasAgg(fig)
     ax = fig.subplots(1, 1)
@@ -229,12 +229,13 @@ def plot_caption(data: ReportData, key: str) -> str:
     return txt
 
 
-def figures(data: ReportData, compact: bool = False) -> dict[str, Figure]:
-    """The report's figures by key; ``compact`` makes them shorter (for the PDF page)."""
+def figures(data: ReportData, compact: bool = False, height_scale: float = 1.0) -> dict[str, Figure]:
+    """The report's figures by key; ``compact`` makes them shorter (for the PDF page), ``height_scale``
+    shorter still (a long PDF report); widths and font sizes stay."""
     out = {}
     with matplotlib.rc_context(_RC):
         for key, make in (("knee", knee_figure), ("pelvis", pelvis_figure)):
-            fig = make(data, compact)
+            fig = make(data, compact, height_scale)
             if fig is not None:
                 out[key] = fig
     return out
@@ -264,11 +265,12 @@ def plot_svgs(data: ReportData) -> dict[str, str]:
     return out
 
 
-def plot_pngs(data: ReportData, dpi: int = 170, compact: bool = True) -> dict[str, bytes]:
-    """``{"knee": png, "pelvis": png}`` at ``dpi`` (figures are 7.2 in wide; ``compact``: shorter)."""
+def plot_pngs(data: ReportData, dpi: int = 170, compact: bool = True, height_scale: float = 1.0) -> dict[str, bytes]:
+    """``{"knee": png, "pelvis": png}`` at ``dpi`` (figures are 7.2 in wide; ``compact``: shorter;
+    ``height_scale``: shorter still)."""
     out = {}
     with matplotlib.rc_context(_RC):
-        for key, fig in figures(data, compact).items():
+        for key, fig in figures(data, compact, height_scale).items():
             buf = io.BytesIO()
             fig.savefig(buf, format="png", dpi=dpi, metadata={"Software": None})
             out[key] = buf.getvalue()
