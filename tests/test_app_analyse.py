@@ -182,6 +182,9 @@ def test_blur_faces_reaches_the_video_key_frames_and_reports(monkeypatch):
 
     monkeypatch.setattr(video, "write_annotated_video", spy_video)
     monkeypatch.setattr(keyframes, "write_keyframes", spy_kf)
+    from chainscan.ui import state
+
+    state.caches().folders.clear()         # files drawn by earlier tests in this process are drawn again
     at = _upload(_app().run(), VIDEOS / "single_leg_stance_right.mp4")
     assert not at.exception, at.exception
     (clear,) = _store().list("local")

@@ -143,7 +143,7 @@ def page(owner: str = "local") -> None:
                "stance. Everything runs on this computer; nothing is uploaded anywhere.")
 
     with st.container(border=True):
-        c1, c2, c3 = st.columns([3, 1.3, 1.2])
+        c1, c2, c3 = st.columns([2.4, 1.4, 1.4])
         files = c1.file_uploader("Video clips", type=UPLOAD_TYPES, accept_multiple_files=True, key="uploads",
                                  help="One or more clips; each is screened on its own.")
         test_label = c2.selectbox("Test", list(TEST_CHOICES), key="test_choice",

@@ -245,12 +245,14 @@ def _oidc_login(providers: list[str | None], settings: Mapping[str, Any]) -> str
 
     user = _oidc_user()
     if not user.get("is_logged_in"):
-        st.title("chainscan")
-        st.write("Log in to see your screenings.")
-        for provider in providers:
-            label = "Log in" if provider is None else f"Log in with {provider.replace('_', ' ').title()}"
-            if st.button(label, key=f"chainscan_login_{provider}", type="primary"):
-                st.login(provider)
+        with _login_column():
+            st.title("chainscan")
+            st.write("This movement-screening dashboard is shared on your clinic's network: log in to see your "
+                     "own screenings.")
+            for provider in providers:
+                label = "Log in" if provider is None else f"Log in with {provider.replace('_', ' ').title()}"
+                if st.button(label, key=f"chainscan_login_{provider}", type="primary"):
+                    st.login(provider)
         _halt()
     owner = owner_from_user(user)
     if owner is None or not is_allowed(owner, settings):
@@ -275,13 +277,27 @@ def _password_login(users: Mapping[str, str]) -> str:
             st.caption(f"Logged in as {user}")
             st.button("Log out", key="chainscan_logout", on_click=_on_logout)
         return str(user)
-    st.title("chainscan")
-    with st.form("chainscan_login"):
-        st.text_input("User name", key="chainscan_login_user")
-        st.text_input("Password", type="password", key="chainscan_login_password")
-        # checked in the callback, before the script runs: the app appears in the same run
-        st.form_submit_button("Log in", type="primary", on_click=_on_login, args=(dict(users),))
-    _halt(st.session_state.pop(_ERROR_KEY, None))
+    with _login_column():
+        st.title("chainscan")
+        st.write("This movement-screening dashboard is shared on your clinic's network: log in to see your "
+                 "own screenings.")
+        with st.form("chainscan_login"):
+            st.text_input("User name", key="chainscan_login_user")
+            st.text_input("Password", type="password", key="chainscan_login_password")
+            # checked in the callback, before the script runs: the app appears in the same run
+            st.form_submit_button("Log in", type="primary", on_click=_on_login, args=(dict(users),))
+        st.caption("No account yet, or forgot the password? Ask the person who runs this dashboard.")
+        error = st.session_state.pop(_ERROR_KEY, None)
+        if error:
+            st.error(error)
+    _halt()
+
+
+def _login_column() -> Any:
+    """A narrow centred column for a login form (the dashboard's page layout is wide)."""
+    import streamlit as st
+
+    return st.columns([1, 1.3, 1])[1]
 
 
 def _on_login(users: Mapping[str, str]) -> None:
