@@ -14,9 +14,15 @@ Measured quantities (what a clinician reads, not only frame-by-frame agreement):
 - pelvic obliquity and trunk lean relative to neutral standing, as the median over the single-leg hold
   (stance clips) — reported as contralateral drop and ipsilateral lean;
 - the same two per frame (all frames after the neutral window);
-- test type, stance side and rep count correctness.
+- test type, stance side and rep count correctness; the view check (chainscan.view body yaw, frontal-view
+  gate, findings reported "not measurable"); on quiet-standing clips, that nothing is flagged.
+Per camera condition the errors are given against two truths: *as projected* (what that camera sees) and
+*intended* (the same motion seen square on by the standard camera: the value the clinician wants).
 Statistics per group: n, bias (mean error), slope and r of measured on truth, MAE, worst |error|.
 A benchmark, not a test: it prints numbers.
+
+The pose cache key covers the clip (path, size, mtime), chainscan's version, mediapipe's version, the pose
+model in use and a hash of the extraction code, so a change to pose extraction re-extracts.
 """
 
 from __future__ import annotations
@@ -42,11 +48,42 @@ from chainscan.io.pose import make_estimator, quiet_native_logs  # noqa: E402
 from chainscan.io.pose_file import load_pose, save_pose  # noqa: E402
 from chainscan.validation import ClipEval, evaluate, stats  # noqa: E402
 
+#: the code that turns a video into a PoseSequence (what the cache stores)
+EXTRACTION_CODE = ("extract.py", "io/pose.py", "io/video.py", "landmarks.py", "types.py")
 
-def _pose_for(mp4: Path, cache: Path):
+
+def extraction_fingerprint(src: Path | None = None) -> str:
+    """chainscan version, mediapipe version, pose model and a hash of the extraction code (in ``src``)."""
+    from importlib import metadata
+
+    from chainscan.io.pose import MODEL_ENV, bundled_model_path
+
+    h = hashlib.sha1()
+    src = src or ROOT / "src" / "chainscan"
+    for rel in EXTRACTION_CODE:
+        p = src / rel
+        h.update(rel.encode() + b"\0" + (p.read_bytes() if p.exists() else b"-"))
+    try:
+        mp_version = metadata.version("mediapipe")
+    except metadata.PackageNotFoundError:
+        mp_version = "none"
+    model = os.environ.get(MODEL_ENV) or ""
+    try:
+        mp = Path(model) if model else bundled_model_path()
+        model += f":{mp}:{mp.stat().st_size}"
+    except Exception:  # noqa: BLE001 - no bundled model file: the key still changes with MODEL_ENV
+        pass
+    return f"chainscan {__version__}; mediapipe {mp_version}; model {model}; code {h.hexdigest()}"
+
+
+def cache_path(mp4: Path, cache: Path, fingerprint: str) -> Path:
     st = mp4.stat()
-    key = hashlib.sha1(f"{mp4.resolve()}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[:16]
-    p = cache / f"{mp4.stem}-{key}.npz"
+    key = hashlib.sha1(f"{mp4.resolve()}:{st.st_size}:{st.st_mtime_ns}:{fingerprint}".encode()).hexdigest()[:16]
+    return cache / f"{mp4.stem}-{key}.npz"
+
+
+def _pose_for(mp4: Path, cache: Path, fingerprint: str | None = None):
+    p = cache_path(mp4, cache, fingerprint if fingerprint is not None else extraction_fingerprint())
     if p.exists():
         return load_pose(p)
     est = make_estimator()
@@ -89,8 +126,6 @@ def tables(evals: list[ClipEval], group_key: str) -> list[str]:
             if not trip:
                 continue
             for conv, surf in (("joint centres", False), ("surface keypoints", True)):
-                if attr in ("lean", "frame_lean") and surf:
-                    continue
                 rows.append(f"| {g} | {conv} " + _fmt(stats(trip, surf)))
         if rows:
             lines += [f"**{title}** by {group_key}", "",
@@ -99,25 +134,85 @@ def tables(evals: list[ClipEval], group_key: str) -> list[str]:
     return lines
 
 
+def _is_neutral(e: ClipEval) -> bool:
+    return e.scenario.get("test") == "neutral_standing"
+
+
 def correctness(evals: list[ClipEval]) -> list[str]:
-    lines = ["| clip | body | camera | split | test | side | reps found / true | note |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = ["| clip | body | camera | split | test | side | reps found / true | body yaw (°) | view gate | "
+             "not measurable | note |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for e in evals:
         sc = e.scenario
+        head = f"| {e.name} | {sc.get('body', '')} | {sc.get('camera', '')} | {sc.get('split', '')} | "
+        yaw = f"{e.yaw_deg:+.1f}" if np.isfinite(e.yaw_deg) else "–"
+        view = "pass" if e.view_gate == "passed" else ("FAIL" if e.view_gate else "–")
         if not e.ok:
-            lines.append(f"| {e.name} | {sc.get('body', '')} | {sc.get('camera', '')} | {sc.get('split', '')} | "
-                         f"refused | – | – | {e.error} |")
+            lines.append(head + f"refused | – | – | {yaw} | {view} | – | {e.error} |")
+            continue
+        if _is_neutral(e):
+            note = "nothing flagged" if not e.flagged else "FLAGGED: " + "; ".join(e.flagged)
+            lines.append(head + f"{'✓' if e.test_ok else '✗'} | – | – | {yaw} | – | – | {note} ({e.error}) |")
             continue
         reps = f"{e.reps_found} / {e.reps_true}" if e.reps_true or e.reps_found else "–"
-        lines.append(f"| {e.name} | {sc.get('body', '')} | {sc.get('camera', '')} | {sc.get('split', '')} | "
-                     f"{'✓' if e.test_ok else '✗'} | {'✓' if e.side_ok else '✗'} | {reps} | |")
+        nm = ", ".join(e.not_measurable) or "–"
+        note = ("flagged: " + "; ".join(e.flagged)) if e.flagged else ""
+        lines.append(head + f"{'✓' if e.test_ok else '✗'} | {'✓' if e.side_ok else '✗'} | {reps} | {yaw} | {view} | "
+                     f"{nm} | {note} |")
+    neutral = [e for e in evals if _is_neutral(e)]
+    evals = [e for e in evals if not _is_neutral(e)]
     ok = [e for e in evals if e.ok]
     n_rep = [e for e in ok if e.reps_true]
     lines += ["", f"Test type right in {sum(e.test_ok for e in ok)}/{len(ok)} analysed clips; stance side right in "
               f"{sum(e.side_ok for e in ok)}/{len(ok)}; rep count exact in "
               f"{sum(e.reps_found == e.reps_true for e in n_rep)}/{len(n_rep)} squat clips; "
-              f"{len(evals) - len(ok)} clip(s) refused.", ""]
-    return lines
+              f"{len(evals) - len(ok)} clip(s) refused."]
+    if neutral:
+        lines.append(f"Quiet standing: {sum(not e.flagged for e in neutral)}/{len(neutral)} clips with nothing "
+                     f"flagged, {sum(e.test_ok for e in neutral)}/{len(neutral)} answered \"no squat or single-leg "
+                     "stance recognised\".")
+        for title, attr in (("pelvic obliquity", "frame_obl"), ("trunk lean", "frame_lean")):
+            trip = [t for e in neutral for t in getattr(e, attr)]
+            if trip:
+                st, worst = stats(trip), max(abs(t[2]) for t in trip)
+                lines.append(f"Quiet standing, {title} per frame relative to the first 1.2 s: n {st['n']}, "
+                             f"MAE {st['mae']:.1f}°, largest reading {worst:.1f}° (truth within ±1°).")
+    return lines + [""]
+
+
+def camera_table(evals: list[ClipEval]) -> list[str]:
+    """Per camera condition: errors against the truth as projected by that camera and against the intended
+    (standard square-on camera) value, with the view check."""
+    lines = ["**Per camera condition: as projected vs intended truth** (joint centres; errors measured − truth; "
+             "intended = the same motion seen square on by the standard camera)", "",
+             "| camera | quantity | n | truth levels | as projected: bias | slope | r | MAE | worst | "
+             "intended: bias | slope | r | MAE | worst | body yaw (°) | view gate failed |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    cams: dict[str, list[ClipEval]] = defaultdict(list)
+    for e in evals:
+        if e.ok and not _is_neutral(e):
+            cams[str(e.scenario.get("camera", "?"))].append(e)
+
+    def cell(s: dict) -> str:
+        if not s.get("n"):
+            return "– | – | – | – | –"
+        g = lambda k, f: format(s[k], f) if k in s else "–"  # noqa: E731
+        return f"{s['bias']:+.1f} | {g('slope', '.2f')} | {g('r', '.2f')} | {s['mae']:.1f} | {s['worst']:.1f}"
+
+    for cam in sorted(cams, key=lambda c: (c != "std", c)):
+        es = cams[cam]
+        yaws = [e.yaw_deg for e in es if np.isfinite(e.yaw_deg)]
+        yr = f"{min(yaws):+.0f}…{max(yaws):+.0f}" if yaws else "–"
+        failed = f"{sum(e.view_gate not in ('passed', '') for e in es)}/{len(es)}"
+        for title, a, b in (("knee FPPA", "fppa", "fppa_int"), ("pelvic drop", "drop", "drop_int"),
+                            ("trunk lean", "lean", "lean_int")):
+            proj = [t for e in es for t in getattr(e, a)]
+            inten = [t for e in es for t in getattr(e, b)]
+            if not proj:
+                continue
+            levels = sorted({round(t[0]) for t in inten})
+            lines.append(f"| {cam} | {title} | {len(proj)} | {', '.join(f'{v:g}' for v in levels)} | "
+                         f"{cell(stats(proj))} | {cell(stats(inten))} | {yr} | {failed} |")
+    return lines + [""]
 
 
 def calibration(evals: list[ClipEval]) -> list[str]:
@@ -169,11 +264,13 @@ def main(argv: list[str] | None = None) -> int:
         print("no clips with ground truth found in", ", ".join(map(str, args.clips)))
         return 1
     t0 = time.perf_counter()
+    fingerprint = extraction_fingerprint()
     evals = []
     for mp4, gt in clips:
-        if gt.get("test") not in ("double_leg_squat", "single_leg_squat", "single_leg_stance", "side_view"):
+        if gt.get("test") not in ("double_leg_squat", "single_leg_squat", "single_leg_stance", "side_view",
+                                  "neutral_standing"):
             continue
-        ev = evaluate(mp4.stem, _pose_for(mp4, args.cache), gt)
+        ev = evaluate(mp4.stem, _pose_for(mp4, args.cache, fingerprint), gt)
         evals.append(ev)
         print(f"{mp4.name:45s} {'ok' if ev.ok else 'refused':8s} {ev.seconds:6.1f} s", flush=True)
     cmd = "python benchmarks/accuracy.py " + " ".join(
@@ -181,7 +278,8 @@ def main(argv: list[str] | None = None) -> int:
     out = ["## Rendered clips: chainscan against exact ground truth", "",
            f"Command: `{cmd}` — {len(evals)} clips, {time.perf_counter() - t0:.0f} s on {machine()}.", "",
            "Errors are measured − truth. Slope and r: measured regressed on truth (only where the truth varies).",
-           "", *correctness(evals)]
+           f"Pose cache key includes: {fingerprint}.", "",
+           "", *correctness(evals), *camera_table(evals)]
     for key in ("split", "body", "camera"):
         out += tables(evals, key)
     if {e.scenario.get("split") for e in evals} >= {"fit", "holdout"}:
