@@ -92,3 +92,17 @@ def test_cam02_obliquity_and_adduction_follow_the_reference(cam02):
     tb = cam02["time_base"]
     assert abs(tb["best_offset_subframe"]) <= 1.0, tb  # measured −0.28: .mot time stamps match the video's
     assert tb["median_error_px_at_0"] < 40, tb  # measured 14 px on a ~570 px tall person
+
+
+def test_view_yaw_tells_frontal_from_front_oblique(cam02, bench, realdata):
+    """chainscan.view on real footage: cam02 (nearly frontal) must not be taken for a turned view (measured
+    −4°), cam01 (front-oblique) must be (measured +38°)."""
+    from chainscan.config import ScreeningConfig
+    from chainscan.signal import clean_pose
+    from chainscan.view import TURNED_YAW_DEG, body_yaw_deg
+
+    assert abs(cam02["body_yaw_deg"]) < TURNED_YAW_DEG - 5, cam02["body_yaw_deg"]
+    own = cam02["without_baseline"]
+    assert not any(f["message"].startswith("Not measurable from this view") for f in own["findings"])
+    pose = bench._extract(realdata / "pose2sim_balance" / "videos" / "cam01.mp4")
+    assert body_yaw_deg(clean_pose(pose, ScreeningConfig().signal)) >= TURNED_YAW_DEG + 5
