@@ -209,7 +209,7 @@ def test_html_shows_the_real_plan(folders, test):
     text = " ".join(_html.unescape(render_html(data)).split())
     assert set(plan["red_flags"]) == set(RED_FLAGS) and len(RED_FLAGS) == 4
     for s in HEADINGS + ["Per rep" if test != "single_leg_stance" else "Per stance period", "Key frames",
-                         "Along the kinetic chain"]:
+                         "Along the kinetic chain", "About this plan"]:
         assert s in text, s
     missing = [s for s in _expect(plan) if " ".join(s.split()) not in text]
     assert not missing

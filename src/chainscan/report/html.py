@@ -343,6 +343,8 @@ def _plan(d: ReportData) -> str:
             parts.append(f"{k}: {vv}")
         if parts:
             out.append(f'<p class="small">Questionnaire answers — {esc("; ".join(parts))}</p>')
+    if p.get("notes"):   # why the plan looks the way it does: read before the exercises
+        out.append(f"<h3>About this plan</h3>{_list(p['notes'])}")
     items = sorted(p.get("items") or [], key=lambda it: (it.get("order") is None, it.get("order") or 0))
     if not items:
         out.append("<p>No exercises were selected for these findings.</p>")
@@ -367,8 +369,6 @@ def _plan(d: ReportData) -> str:
 {'<p class="small"><b>Why:</b> ' + esc(it.get('why')) + '</p>' if it.get('why') else ''}
 <p class="small">{'Addresses: ' + esc(addresses) + ' · ' if addresses else ''}Source: {esc(it.get('source') or '–')}</p>
 </div>""")
-    if p.get("notes"):
-        out.append(f"<h3>Notes</h3>{_list(p['notes'])}")
     return "".join(out)
 
 

@@ -398,7 +398,8 @@ def _reps_section(d: ReportData, st: dict) -> list:
         for k, cell in enumerate(row):
             if isinstance(cell, Paragraph) and cell.style is st["cellb"]:
                 row[k] = Paragraph(cell.text, bold_right)
-    out = [_p(title, st["h2"]), _table(rows, widths, extra=extra), Spacer(1, 2), _p(rep_table_note(d), st["small"])]
+    out = [_p(title, st["h2"]), _table(rows, widths, extra=extra), Spacer(1, 2),
+           KeepTogether([_p(rep_table_note(d), st["small"])])]   # the sign note is never split over two pages
     bal = d.result.get("balance") or []
     if bal and d.test == "single_leg_stance":
         brows: list[list[Any]] = [[_p(h, st["head"]) for h in ("standing leg", "longest hold", "total on this leg",
@@ -451,10 +452,12 @@ def keyframe_layout(frames: list[bytes], width: float, max_h: float = KEYFRAME_M
     return height, [a * height for a in aspects]
 
 
-def _keyframe_cell(key: str, png: bytes, w: float, h: float, st: dict) -> list:
+def _keyframe_cell(key: str, png: bytes, w: float, h: float, st: dict, test: str) -> list:
     cap = f"{key} side" if key in ("left", "right") else key.replace("_", " ")
+    moment = ("the frame of the largest pelvic drop" if test == "single_leg_stance"
+              else "the deepest frame of the worst rep")
     return [Image(io.BytesIO(png), width=w, height=h),
-            _p(f"Key frame, {cap} (subject's side): deepest frame of the worst rep, angles as measured",
+            _p(f"Key frame, {cap} (subject's side): {moment}, angles as measured",
                ParagraphStyle("kfc", st["small"], fontSize=6.6, leading=8))]
 
 
@@ -534,6 +537,7 @@ def _frames_and_chain_section(d: ReportData, st: dict, layout: Layout | None = N
     beside them, then continue below in two columns."""
     layout = layout or NORMAL
     items = _chain_items(d, st)
+    explained = bool(items)
     frames = list(d.keyframes.items())[:2]
     has_diagram = bool(d.diagram_png or d.diagram_svg)
     if not frames and not items and not has_diagram:
@@ -548,13 +552,13 @@ def _frames_and_chain_section(d: ReportData, st: dict, layout: Layout | None = N
     if frames:
         pngs = [png for _, png in frames]
         h, ws = keyframe_layout(pngs, CONTENT_W - (DIAGRAM_W + GAP if has_diagram else 0), layout.keyframe_max_h)
-        cells = [_keyframe_cell(k, png, w, h, st) for (k, png), w in zip(frames, ws)]
+        cells = [_keyframe_cell(k, png, w, h, st, d.test) for (k, png), w in zip(frames, ws)]
         widths = [w + GAP for w in ws]
         beside = CONTENT_W - sum(widths) - DIAGRAM_W - GAP   # room left for text beside frames and diagram
         text_fits_without = CONTENT_W - sum(widths) >= SIDE_MIN_W
         # the diagram joins the frames when they stay tall, unless it would squeeze out the text column
         # (then it goes below, with explanations beside it, and no white space is left)
-        if has_diagram and h >= 70 * mm and (beside >= SIDE_MIN_W or not text_fits_without or not items):
+        if has_diagram and h >= 70 * mm and (beside >= SIDE_MIN_W or not text_fits_without or not explained):
             diagram = _diagram_flowable(d, DIAGRAM_W, h)
             if diagram is not None:
                 cells.append(diagram)
@@ -562,7 +566,7 @@ def _frames_and_chain_section(d: ReportData, st: dict, layout: Layout | None = N
                 diagram_placed = True
         if not diagram_placed and not has_diagram:   # frames alone: let them use the full width
             h, ws = keyframe_layout(pngs, CONTENT_W, layout.keyframe_max_h)
-            cells = [_keyframe_cell(k, png, w, h, st) for (k, png), w in zip(frames, ws)]
+            cells = [_keyframe_cell(k, png, w, h, st, d.test) for (k, png), w in zip(frames, ws)]
             widths = [w + GAP for w in ws]
         side_w = CONTENT_W - sum(widths)
         if side_w >= SIDE_MIN_W and items:
