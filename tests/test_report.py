@@ -22,7 +22,8 @@ from chainscan.report.writer import write_outputs
 
 HOSTILE = "<script>alert('x')</script>"
 
-#: stand-in for chainscan.recommendations.recommend(result, answers).to_dict()
+#: a hand-written plan in the shape of recommend(...).to_dict(), with hostile text to test escaping; the real
+#: plan, red flags and explanations go through the renderers in tests/test_report_plan.py
 PLAN = {
     "items": [
         {"order": 1, "region": "foot", "exercise_id": "short_foot", "name": "Short foot (arch doming)",
@@ -31,7 +32,7 @@ PLAN = {
          "cues": ["Toes stay long", "Big toe keeps pressing"], "dose": "3 × 10 holds of 5 s, daily",
          "dose_detail": {"sets": 3, "reps": 10, "hold_s": 5}, "easier": "Seated, hand guiding the arch",
          "harder": "Standing on one leg", "addresses": ["knee_valgus"], "why": "A stable arch steadies the shin.",
-         "source": "Foot Health 101: Building a Strong Foundation"},
+         "source": "Why Foot Strength Matters for Back Pain"},
         {"order": 2, "region": "hip", "exercise_id": "side_lying_abduction", "name": "Side-lying hip abduction",
          "goal": "Strengthen the gluteus medius.", "steps": ["Lie on your side.", "Lift the top leg to 30°."],
          "cues": ["Do not roll back"], "dose": "3 × 12–15, 3 × per week", "dose_detail": {},
@@ -120,7 +121,7 @@ def test_html_is_self_contained_and_complete(sls_dir):
     # reps table, plots, key frame, plan, red flags
     assert out.count("<svg") >= 3                       # two plots + the diagram
     assert "data:image/png;base64," in out
-    assert "Foot Health 101: Building a Strong Foundation" in out
+    assert "Why Foot Strength Matters for Back Pain" in out
     assert "Persistent numbness or tingling" in out
     assert "3 × 10 holds of 5 s, daily" in out
     assert "Subject 7" in out
@@ -235,7 +236,7 @@ def test_pdf_is_valid_a4_with_disclaimer(sls_dir, tmp_path, with_plan):
     assert "°" in text and "≥" in text
     assert HOSTILE in flat                                                   # shown literally, not parsed
     if with_plan:
-        assert "Foot Health 101" in flat and "Persistent numbness" in flat
+        assert "Why Foot Strength Matters for Back Pain" in flat and "Persistent numbness" in flat
     else:
         assert "No exercise plan in this folder" in flat
 
