@@ -283,3 +283,22 @@ def test_every_report_output_says_screen_not_a_diagnosis(folders, tmp_path):
         pages = _pages_text(render_pdf_bytes(data))
         assert pages and all(STATEMENT in p for p in pages)
 
+
+
+def test_dense_fallback_keeps_key_frames_legible(folders, monkeypatch):
+    """A report that would run past MAX_PAGES is laid out again with the denser sizes, which still keep the
+    key frames well above the legibility floor and never add pages."""
+    from chainscan.report import pdf as pdfmod
+
+    register_fonts()
+    data, _ = _data(folders["double_leg_squat"], Answers(pain=ALL_PAIN, arch="flat", sex="female"))
+    normal_pdf, normal_pages = pdfmod._build(data, pdfmod.NORMAL, None)
+    dense_pdf, dense_pages = pdfmod._build(data, pdfmod.DENSE, None)
+    assert dense_pages <= normal_pages
+    assert all(h >= 80 * MM for _, h in _keyframe_boxes(dense_pdf, (540, 960)))
+    calls = []
+    real_build = pdfmod._build
+    monkeypatch.setattr(pdfmod, "_build", lambda d, layout, pngs: calls.append(layout) or real_build(d, layout, pngs))
+    monkeypatch.setattr(pdfmod, "MAX_PAGES", normal_pages - 1)
+    pdfmod.render_pdf_bytes(data)
+    assert calls == [pdfmod.NORMAL, pdfmod.DENSE]
