@@ -68,8 +68,10 @@ def test_single_leg_squat_valgus_direction(screened, test_videos):
     f = next(x for x in r.findings if x.code == "knee_valgus")
     assert f.side is Side.LEFT
     gt_deep = np.mean([gt["frames"][g["deepest_frame"]]["knee_fppa_left_deg"] for g in gt["reps"]])
-    # MediaPipe reads this rendered valgus ~4° low (test_videos/README.md); direction and rough size hold
-    assert 0.5 * gt_deep <= f.value <= gt_deep + 3
+    # MediaPipe reads this rendered valgus ~4° low (test_videos/README.md), within the FPPA error that
+    # docs/validation.md reports (worst ~6–7°); the bundled sample must still show its knee collapse as flagged
+    assert gt_deep - 6.5 <= f.value <= gt_deep + 3
+    assert f.severity in ("mild", "marked") and f.confidence != "high"
     standing = r.series["knee_fppa_left_deg"][: r.baseline.end]
     assert f.value > np.nanmean(standing) + 5
 

@@ -88,11 +88,13 @@ def _nanmean(a) -> float:
 def _severity(value: float, mild: float, marked: float | None, higher_is_worse: bool) -> str:
     if not np.isfinite(value):
         return "unknown"
+    # a "flag from" threshold set beyond the "marked" one (e.g. with a dashboard slider) moves "marked" along:
+    # nothing below the flag threshold is ever rated marked
     if higher_is_worse:
-        if marked is not None and value >= marked:
+        if marked is not None and value >= max(marked, mild):
             return "marked"
         return "mild" if value >= mild else "ok"
-    if marked is not None and value <= marked:
+    if marked is not None and value <= min(marked, mild):
         return "marked"
     return "mild" if value <= mild else "ok"
 

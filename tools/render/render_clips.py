@@ -59,6 +59,7 @@ CAM_DIST = 3.0  # m
 CAM_HEIGHT = 0.95  # m
 SSAA = 2
 SEED = 20240611
+SLS_FPPA = 15.0  # deg, left-knee FPPA (joint centres) at each deepest frame of the single-leg squat clip
 
 # Renderer variants (same ids as render_grid.py).  The committed sample clips use DEFAULT_VARIANT.
 VARIANTS = {
@@ -831,7 +832,7 @@ def build_clip(name, bodyA, rigA, bodyB=None, rigB=None):
         n = int(10.0 * FPS)
         lift_t, down_t = 2.0, 8.9
         reps_t = [(2.8 + k * 2.0, 2.8 + k * 2.0 + 0.9, 2.8 + k * 2.0 + 1.8) for k in range(3)]
-        # Bisection on the swivel so the ground-truth FPPA at the deepest frame is +15.0 deg.
+        # Bisection on the swivel so the ground-truth FPPA at the deepest frame is SLS_FPPA (+15.0 deg).
         cam = make_camera()
 
         def fppa_at(sw):
@@ -845,7 +846,7 @@ def build_clip(name, bodyA, rigA, bodyB=None, rigB=None):
         lo, hi = 0.0, 70.0
         for _ in range(40):
             mid = 0.5 * (lo + hi)
-            if fppa_at(mid) < 15.0:
+            if fppa_at(mid) < SLS_FPPA:
                 lo = mid
             else:
                 hi = mid
@@ -1094,7 +1095,7 @@ def checks(name, gt, cam):
     if name == "single_leg_squat_left_valgus":
         for rp in gt["reps"]:
             k = rp["deepest_frame"]
-            assert abs(fr[k]["knee_fppa_left_deg"] - 15.0) < 0.05, fr[k]["knee_fppa_left_deg"]
+            assert abs(fr[k]["knee_fppa_left_deg"] - SLS_FPPA) < 0.05, fr[k]["knee_fppa_left_deg"]
         k = gt["reps"][0]["deepest_frame"]
         # The left knee collapses towards the midline: the image LEFT (smaller x) relative to its hip-ankle line.
         jk = fr[k]["joints_2d"]
@@ -1119,6 +1120,7 @@ def checks(name, gt, cam):
 
 
 def main():
+    global SLS_FPPA
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     # From a checkout: <repo>/test_videos; when installed as a package: ./test_videos.
     default_out = REPO / "test_videos" if (REPO / "test_videos").is_dir() else Path("test_videos")
@@ -1132,9 +1134,12 @@ def main():
                     "a 60 fps clip shows the same movement with twice the frames")
     ap.add_argument("--scale", type=int, default=1, help=f"multiply the size ({WIDTH}x{HEIGHT}) and the focal "
                     "length by this (2 = 1080x1920, the same picture at phone resolution)")
+    ap.add_argument("--sls-fppa", type=float, default=SLS_FPPA, help=f"left-knee FPPA (deg, joint centres) at "
+                    f"each deepest frame of single_leg_squat_left_valgus (default {SLS_FPPA:g})")
     ap.add_argument("--suffix", default="", help="appended to each clip's file name, e.g. _1080p60")
     args = ap.parse_args()
     set_format(args.fps, args.scale)
+    SLS_FPPA = args.sls_fppa
     names = args.only or CLIPS
     png = Path(args.frames_png) if args.frames_png else None
     if png:
