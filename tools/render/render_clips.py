@@ -59,7 +59,7 @@ CAM_DIST = 3.0  # m
 CAM_HEIGHT = 0.95  # m
 SSAA = 2
 SEED = 20240611
-SLS_FPPA = 15.0  # deg, left-knee FPPA (joint centres) at each deepest frame of the single-leg squat clip
+SLS_FPPA = 20.0  # deg, left-knee FPPA (joint centres) at each deepest frame of the single-leg squat clip
 
 # Renderer variants (same ids as render_grid.py).  The committed sample clips use DEFAULT_VARIANT.
 VARIANTS = {
@@ -832,7 +832,7 @@ def build_clip(name, bodyA, rigA, bodyB=None, rigB=None):
         n = int(10.0 * FPS)
         lift_t, down_t = 2.0, 8.9
         reps_t = [(2.8 + k * 2.0, 2.8 + k * 2.0 + 0.9, 2.8 + k * 2.0 + 1.8) for k in range(3)]
-        # Bisection on the swivel so the ground-truth FPPA at the deepest frame is SLS_FPPA (+15.0 deg).
+        # Bisection on the swivel so the ground-truth FPPA at the deepest frame is SLS_FPPA (+20.0 deg).
         cam = make_camera()
 
         def fppa_at(sw):
