@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -28,6 +29,9 @@ from .pipeline import screen_pose
 from .signal import clean_pose
 from .types import PoseSequence
 from .view import body_yaw_deg
+
+#: (truth_joint, truth_surface, measured); numpy floats welcome
+Triple = tuple[Any, Any, Any]
 
 
 @dataclass
@@ -41,16 +45,16 @@ class ClipEval:
     reps_true: int = 0
     reps_found: int = 0
     # (truth_joint, truth_surface, measured) triples
-    fppa: list[tuple[float, float, float]] = field(default_factory=list)
-    drop: list[tuple[float, float, float]] = field(default_factory=list)
-    lean: list[tuple[float, float, float]] = field(default_factory=list)
-    frame_obl: list[tuple[float, float, float]] = field(default_factory=list)
-    frame_lean: list[tuple[float, float, float]] = field(default_factory=list)
-    sep: list[tuple[float, float, float]] = field(default_factory=list)
+    fppa: list[Triple] = field(default_factory=list)
+    drop: list[Triple] = field(default_factory=list)
+    lean: list[Triple] = field(default_factory=list)
+    frame_obl: list[Triple] = field(default_factory=list)
+    frame_lean: list[Triple] = field(default_factory=list)
+    sep: list[Triple] = field(default_factory=list)
     # (intended truth, intended truth, measured): the standard square-on camera's value of the same motion
-    fppa_int: list[tuple[float, float, float]] = field(default_factory=list)
-    drop_int: list[tuple[float, float, float]] = field(default_factory=list)
-    lean_int: list[tuple[float, float, float]] = field(default_factory=list)
+    fppa_int: list[Triple] = field(default_factory=list)
+    drop_int: list[Triple] = field(default_factory=list)
+    lean_int: list[Triple] = field(default_factory=list)
     yaw_deg: float = float("nan")          # chainscan.view's body-yaw estimate
     view_gate: str = ""                    # "passed" or the frontal-view gate's message
     not_measurable: list[str] = field(default_factory=list)   # finding codes reported "not measurable"
@@ -193,7 +197,7 @@ def evaluate(name: str, pose: PoseSequence, gt: dict, config: ScreeningConfig | 
         tru_s = np.median([frames[k]["pelvic_obliquity_surface_deg"] for k in range(a, b + 1)]) - obl0_s
         tl = np.median([frames[k]["trunk_lean_deg"] for k in range(a, b + 1)]) - lean0
         tl_s = np.median([trunk_lean_2d(frames[k]["surface_keypoints_2d"]) for k in range(a, b + 1)]) - lean0_s
-        tru_i = np.median([_intended(frames[k], "pelvic_obliquity_deg") for k in range(a, b + 1)]) - obl0_i
+        tru_i = float(np.median([_intended(frames[k], "pelvic_obliquity_deg") for k in range(a, b + 1)]) - obl0_i)
         tl_i = np.median([_intended(frames[k], "trunk_lean_deg") for k in range(a, b + 1)]) - lean0_i
         if gt["test"] == "single_leg_stance":
             ev.drop.append((sign * tru, sign * tru_s, sign * float(meas_obl)))

@@ -490,7 +490,8 @@ def _height(f: Any, width: float) -> float:
 
 def _fill_side(items: list, width: float, room: float) -> tuple[list, list]:
     """The first explanations that fit in a column ``width`` wide and ``room`` tall, and the rest."""
-    used, side = 0.0, []
+    used = 0.0
+    side: list = []
     for k, it in enumerate(items):
         h = _height(it, width)
         if used + h > room:
@@ -651,7 +652,7 @@ def _plan_item(it: dict, order: Any, ps: dict[str, ParagraphStyle]) -> Table:
     return t
 
 
-def _habits_table(habits: list[dict], ps: dict[str, ParagraphStyle], st: dict) -> Table:
+def _habits_table(habits: list[tuple[Any, dict]], ps: dict[str, ParagraphStyle], st: dict) -> Table:
     """The daily habits, one compact row each: name and how often | what to do | why, and the source."""
     rows: list[list[Any]] = [[_p(h.upper(), st["label"]) for h in ("Daily habit · how often", "What to do",
                                                                      "Why")]]
