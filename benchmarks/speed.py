@@ -216,8 +216,10 @@ def compare(ref_pose: Path, pose: Path) -> dict:
     common = sorted(set(va) & set(vb))
     diffs = [abs(va[k] - vb[k]) for k in common]
     worst = max(zip(diffs, common)) if diffs else (float("nan"), "")
+    fin = [d for d, k in zip(diffs, common) if "/rep" not in k]
     return {"n_values": len(common), "missing": sorted(set(va) ^ set(vb)), "max_abs_diff_deg": worst[0],
-            "worst": worst[1], "same_test": a["test"] == b["test"], "same_side": a["stance_side"] == b["stance_side"],
+            "worst": worst[1], "max_finding_diff_deg": max(fin) if fin else float("nan"),
+            "same_test": a["test"] == b["test"], "same_side": a["stance_side"] == b["stance_side"],
             "same_reps": len(a["reps"]) == len(b["reps"]),
             "same_severity": all(f1["severity"] == f2["severity"] for f1, f2 in zip(a["findings"], b["findings"]))}
 
@@ -307,7 +309,13 @@ def main() -> None:
                     help="memory test on a clip this long (default 10; 0 = skip; --short: skip)")
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "performance.md")
     ap.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    ap.add_argument("--from-json", type=Path, help="only write the page again from a saved report "
+                    "(benchmarks/.cache/speed/last_report.json), measuring nothing")
     args = ap.parse_args()
+    if args.from_json:
+        args.out.write_text(render_markdown(json.loads(args.from_json.read_text()), args), encoding="utf-8")
+        print(f"wrote {args.out}")
+        return
     if args.child:
         mode, *rest = args.child
         if mode == "naive":
@@ -390,6 +398,8 @@ def main() -> None:
     report["batch"] = batch_numbers(work, cores, args.short)
     report["rows"] = rows
     (work / "report.json").write_text(json.dumps(report, indent=1, default=str))
+    CACHE.mkdir(parents=True, exist_ok=True)
+    (CACHE / "last_report.json").write_text(json.dumps(report, indent=1, default=str))  # to re-render the page
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(render_markdown(report, args), encoding="utf-8")
     print(f"wrote {args.out}")
@@ -462,11 +472,19 @@ def render_markdown(rep: dict, args) -> str:
     lines += ["", "## Agreement with the every-frame, single-process run", "",
               "Every angle a user reads (finding values and per-rep values, degrees) compared with the reference "
               "run (every frame analysed, one process).", "",
-              "| run | angles compared | max abs difference (°) | worst angle | same test / side / reps / severities |",
-              "|---|---:|---:|---|---|"]
+              "| run | angles compared | max abs difference, finding values (°) | max abs difference, any angle (°) "
+              "| worst angle | same test / side / reps / severities |",
+              "|---|---:|---:|---:|---|---|"]
     for k, v in rep["accuracy"].items():
         same = "/".join("yes" if v[x] else "no" for x in ("same_test", "same_side", "same_reps", "same_severity"))
-        lines.append(f"| {k} | {v['n_values']} | {v['max_abs_diff_deg']:.2f} | {v['worst']} | {same} |")
+        lines.append(f"| {k} | {v['n_values']} | {v.get('max_finding_diff_deg', float('nan')):.2f} | "
+                     f"{v['max_abs_diff_deg']:.2f} | {v['worst']} | {same} |")
+    if "pose2sim" in str(rep["clip"]).lower():
+        lines += ["", "This clip is a 1.7 s single-leg balance trial played forwards and backwards, so it holds many "
+                  "short stance periods that end at the turn-around points. Where a period starts or ends then "
+                  "depends on which frames are analysed, and a single period's value (\"rep\" above) can move by "
+                  "several degrees although the finding values, averaged over periods, agree closely. The clip "
+                  "below, a real movement with exact ground truth, is the fairer test of the 30 fps default."]
     tc = rep.get("truth_clip")
     if tc:
         (ka, a), (kb, b) = [(k, v) for k, v in tc.items() if isinstance(v, dict) and "angles" in v]

@@ -413,3 +413,43 @@ def test_text_built_from_glyphs_looks_like_pillows_rendering(text):
     assert diff.mean() < 0.3 and np.percentile(diff, 99.5) < 40, (diff.mean(), diff.max())
     # the layout width agrees with what is drawn
     assert abs(text_width(text, font(size, True)) - (rgb.shape[1] - 2 * outline)) <= 3
+
+
+def test_video_frames_and_key_frames_say_screen_not_a_diagnosis(sls, tmp_path, monkeypatch):
+    """Every exported image carries the statement (issue 4: in every output)."""
+    from chainscan.report import draw
+    from chainscan.report.video import DISCLAIMER_SHORT
+
+    drawn: list[str] = []
+    real = draw.Canvas.text
+
+    def spy(self, x, y, text, **kw):
+        drawn.append(text)
+        return real(self, x, y, text, **kw)
+
+    monkeypatch.setattr(draw.Canvas, "text", spy)
+    result, video = sls
+    Annotator(result, W, H).draw(np.zeros((H, W, 3), np.uint8), 10, 0.3)
+    assert DISCLAIMER_SHORT in drawn
+    drawn.clear()
+    write_keyframes(video, result, tmp_path / "kf")
+    assert DISCLAIMER_SHORT in drawn
+
+
+def test_key_frames_blur_the_face(tmp_path):
+    clip = make_squat(n_reps=2, valgus_deg=(4.0, 10.0), seed=1)
+    result = screen_pose(_half(clip.pose))
+    video = _textured_clip(tmp_path / "dls.mp4", result.pose.n_frames)
+    plain = write_keyframes(video, result, tmp_path / "plain")
+    blurred = write_keyframes(video, result, tmp_path / "blur", blur_faces=True)
+    from PIL import Image
+
+    for side in ("left", "right"):
+        a = np.asarray(Image.open(plain[side]).convert("RGB"))
+        b = np.asarray(Image.open(blurred[side]).convert("RGB"))
+        row = choose_keyframes(result)[Side(side)].row
+        x0, y0, x1, y1 = privacy.face_box(result.clean.xy[row], a.shape[1], a.shape[0])
+        inner = (slice(y0 + 10, y1 - 4), slice(x0 + 4, x1 - 4))  # the box's top edge touches the header panel
+        assert _lap_var(b[inner]) < 0.1 * _lap_var(a[inner])
+        far = (slice(a.shape[0] - 150, a.shape[0] - 100), slice(a.shape[1] - 60, a.shape[1]))
+        assert np.abs(a[far].astype(int) - b[far].astype(int)).mean() < 4
