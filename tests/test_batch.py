@@ -326,3 +326,48 @@ def test_scheduler_without_dask_says_how_to_install(tmp_path, monkeypatch):
     assert r.stderr == 'chainscan: --scheduler needs Dask, which is not installed; install it with pip install ' \
                        '"chainscan[dask]".\n'
     assert not (tmp_path / "out").exists()
+
+
+# ------------------------------------------------- a main module that must not run again (Streamlit, AppTest)
+
+_HOSTILE_MAIN = """
+import os, pathlib
+pathlib.Path(os.environ["CHAINSCAN_MAIN_MARKER"]).write_text("the parent's __main__ ran in a worker")
+raise SystemExit("a spawned worker imported the parent's __main__")
+"""
+
+
+@pytest.fixture
+def hostile_main(tmp_path, monkeypatch):
+    """A ``__main__`` like the one Streamlit leaves behind (its page, or an AppTest's temporary script):
+    a file with a spec of None. multiprocessing's plain "spawn" runs it again in every worker."""
+    import types
+
+    script = tmp_path / "page.py"
+    script.write_text(_HOSTILE_MAIN)
+    marker = tmp_path / "main_ran"
+    monkeypatch.setenv("CHAINSCAN_MAIN_MARKER", str(marker))
+    main = types.ModuleType("__main__")
+    main.__file__ = str(script)
+    main.__spec__ = None
+    monkeypatch.setitem(sys.modules, "__main__", main)
+    return marker
+
+
+def test_workers_do_not_run_the_callers_main_module_again(fake, hostile_main):
+    clips, out, log, run = fake
+    for n in ("a", "b", "c"):
+        (clips / f"{n}.mp4").write_bytes(b"OK " + n.encode())
+    rep = run(workers=2)
+    assert (rep.screened, rep.failed) == (3, 0) and rep.ok
+    assert not hostile_main.exists()
+    assert sys.modules["__main__"].__file__.endswith("page.py")  # the caller's main is put back
+
+
+def test_a_local_dask_cluster_does_not_run_the_callers_main_module_again(fake, hostile_main):
+    pytest.importorskip("distributed")
+    clips, out, log, run = fake
+    (clips / "a.mp4").write_bytes(b"OK")
+    rep = run(workers=2, scheduler="local")
+    assert rep.ok and rep.screened == 1
+    assert not hostile_main.exists()

@@ -25,13 +25,16 @@ import hashlib
 import io
 import json
 import multiprocessing
+import multiprocessing.context
 import os
 import shutil
 import signal
 import socket
+import sys
 import tempfile
 import threading
 import time
+import types
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
@@ -513,8 +516,9 @@ def run_batch(folder: str | os.PathLike, out: str | os.PathLike, options: Screen
     folder or pose model, or an unreachable Dask scheduler; KeyboardInterrupt stops the running clips
     (finished ones stay finished, summary.csv stays valid).
 
-    The worker processes are started with multiprocessing's "spawn", which imports the main script in
-    each of them: called from a script, keep the call under ``if __name__ == "__main__":``.
+    The worker processes are started with multiprocessing's "spawn" without importing the caller's main
+    module (a Streamlit page, a notebook or a script without a ``__main__`` guard is not run again in
+    every worker); a ``screen`` function must therefore live in an importable module.
     """
     from .extract import default_workers
 
@@ -661,6 +665,38 @@ def _poke(ex: ProcessPoolExecutor) -> None:
             wakeup.wakeup()
 
 
+_MAIN_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _main_hidden() -> Iterator[None]:
+    """While processes are spawned, show multiprocessing a ``__main__`` with neither a spec nor a file, so
+    the children do not import the parent's main module. That module is not always a script that is
+    safe to run again: under Streamlit it is the dashboard page (or, after an AppTest, a temporary
+    script that no longer exists), in a notebook it has no file at all."""
+    with _MAIN_LOCK:
+        real = sys.modules.get("__main__")
+        sys.modules["__main__"] = types.ModuleType("__main__")
+        try:
+            yield
+        finally:
+            if real is not None:
+                sys.modules["__main__"] = real
+
+
+class _SpawnProcess(multiprocessing.context.SpawnProcess):
+    @staticmethod
+    def _Popen(process_obj):  # noqa: N802 - multiprocessing's name
+        with _main_hidden():
+            return multiprocessing.context.SpawnProcess._Popen(process_obj)
+
+
+class _SpawnContext(multiprocessing.context.SpawnContext):
+    """multiprocessing's "spawn" (MediaPipe must not be forked) minus the re-import of ``__main__``."""
+
+    Process = _SpawnProcess
+
+
 def _run_local(jobs: list[ClipJob], workers: int, finished: Callable[[dict], None]) -> None:
     """``workers`` clips at a time, each in its own spawned process (MediaPipe must not be forked).
 
@@ -669,7 +705,7 @@ def _run_local(jobs: list[ClipJob], workers: int, finished: Callable[[dict], Non
     screened again, one at a time. A clip whose process died while no other clip was running is
     recorded as failed.
     """
-    ctx = multiprocessing.get_context("spawn")
+    ctx = _SpawnContext()
     work = Path(jobs[0].outdir) / STATE_DIR / "work"
 
     def new_pool() -> ProcessPoolExecutor:
@@ -750,9 +786,10 @@ def _run_dask(jobs: list[ClipJob], scheduler: str, workers: int, finished: Calla
 
     with contextlib.ExitStack() as stack:
         if scheduler == "local":
-            cluster = stack.enter_context(LocalCluster(
-                n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
-                silence_logs=logging.ERROR))
+            with _main_hidden():  # the nannies spawn their workers while the cluster starts
+                cluster = stack.enter_context(LocalCluster(
+                    n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                    silence_logs=logging.ERROR))
             client = stack.enter_context(Client(cluster))
         else:
             try:
