@@ -4,6 +4,7 @@ import os
 import pwd
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -13,6 +14,16 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 TEST_VIDEOS = ROOT / "test_videos"
 REALDATA = ROOT.parent / "shared" / "realdata"
+
+
+@pytest.fixture(autouse=True)
+def _keep_main_module():
+    """Streamlit's AppTest runs its page as ``__main__`` and leaves it there (a temporary script that is
+    deleted afterwards); put the real one back so no later test sees it."""
+    main = sys.modules.get("__main__")
+    yield
+    if main is not None and sys.modules.get("__main__") is not main:
+        sys.modules["__main__"] = main
 
 
 @pytest.fixture(scope="session")
