@@ -244,7 +244,8 @@ def test_a_crashing_clip_is_recorded_and_the_batch_goes_on(fake):
 
 
 _SIGINT_SCRIPT = """
-import sys
+import faulthandler, signal, sys
+faulthandler.register(signal.SIGUSR1, all_threads=True)  # the test asks for the stacks if it hangs
 from chainscan import batch
 from test_batch import fake_screen
 def done(n, todo, rec):
@@ -268,7 +269,14 @@ def test_ctrl_c_stops_the_worker_processes_and_leaves_a_valid_summary(fake):
         while log.read_text().count("\n") < 3 and time.time() < deadline:  # a and the first slow clip started
             time.sleep(0.1)
         os.killpg(p.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
-        _, err = p.communicate(timeout=15)
+        try:
+            _, err = p.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.kill(p.pid, signal.SIGUSR1)
+            time.sleep(1)
+            os.killpg(p.pid, signal.SIGKILL)
+            _, err = p.communicate(timeout=10)
+            pytest.fail(f"the batch did not stop within 30 s of Ctrl-C; its threads:\n{err}")
     finally:
         if p.poll() is None:
             os.killpg(p.pid, signal.SIGKILL)
