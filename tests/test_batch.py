@@ -246,6 +246,9 @@ def test_a_crashing_clip_is_recorded_and_the_batch_goes_on(fake):
 _SIGINT_SCRIPT = """
 import faulthandler, signal, sys
 faulthandler.register(signal.SIGUSR1, all_threads=True)  # the test asks for the stacks if it hangs
+# a terminal delivers Ctrl-C; a test runner started in the background inherits SIGINT ignored (shells
+# ignore it for background jobs), and Python then never raises KeyboardInterrupt
+signal.signal(signal.SIGINT, signal.default_int_handler)
 from chainscan import batch
 from test_batch import fake_screen
 def done(n, todo, rec):
