@@ -457,12 +457,13 @@ def goal_section(rep: dict) -> list[str]:
     if nv and "cpu_s" in nv:
         out += ["", f"`chainscan screen --no-video` used **{nv['cpu_s']:.1f} s** of CPU in {nv['wall_s']:.1f} s "
                 f"({nv['x_realtime']:.2f}× real time, {nv['ratio_to_naive']:.2f}× the naive loop's frames/s). Per "
-                "analysed frame that is the model (~19.5 ms, single-threaded; it costs the same whether it is "
-                "given a 1080p or a 720p frame), decoding (~3.7 ms per 1080p frame, and a 60 fps phone clip has "
+                "analysed frame that is (measured separately on this machine) the model (~19.5 ms, "
+                "single-threaded; the same whether it is given a 1080p or a 720p frame), decoding (~3.7 ms per "
+                "1080p frame, and a 60 fps phone clip has "
                 "every frame decoded: no B-frames to skip) and ~1.5 ms of conversion and copying; what is left "
                 "over is process start-up (~1.2 s until the workers' first frames) and the analysis and reports "
                 "(~1 s). This is within a few per cent of what the machine allows; on a long clip, where start-up "
-                "is spread thinner, it is above 2× (below)."]
+                "is spread thinner, it is above 2× (see the long clip above)."]
     if wv and "cpu_s" in wv:
         out += ["", f"`chainscan screen` with the annotated video (the default) used **{wv['cpu_s']:.1f} s** of CPU "
                 f"({wv['x_realtime']:.2f}× real time): the video pass decodes the clip again, draws and encodes "
