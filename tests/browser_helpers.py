@@ -28,10 +28,7 @@ SCREENSHOT_DIR = Path(os.environ.get("CHAINSCAN_SCREENSHOTS", "/tmp"))
 #: seconds any one WebDriver command may take before the test fails (instead of hanging)
 DRIVER_TIMEOUT_S = 90
 
-# --no-zygote: child processes are forked and exec'd by the browser itself. With Chromium's two zygotes,
-# a zygote reaping a renderer was seen spinning in this VM's kernel (wait4 -> release_task ->
-# proc_invalidate_siblings_dcache -> shrink_dcache_parent), unkillable, holding both cores for good.
-BASE_FLAGS = ("--headless=new", "--no-sandbox", "--no-zygote", "--disable-gpu", "--disable-background-networking",
+BASE_FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
               "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
               "--mute-audio", "--autoplay-policy=no-user-gesture-required")
 
