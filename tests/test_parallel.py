@@ -6,13 +6,24 @@ run must keep exactly the frames of a sequential run, and every metric must agre
 
 from __future__ import annotations
 
+import dataclasses
+
+import cv2
 import numpy as np
 import pytest
 
 from chainscan import extract
 from chainscan.errors import PoseModelUnavailable
 from chainscan.extract import CHUNK_OVERLAP_S, _plan_chunks, extract_pose
-from chainscan.io.video import FrameSelector, VideoReader, frame_times, read_frames
+from chainscan.io.video import (
+    ChunkDecodeError,
+    FrameSelector,
+    VideoReader,
+    decode_chunk,
+    frame_times,
+    model_reduction,
+    read_frames,
+)
 from chainscan.pipeline import screen_pose
 from helpers_video import write_clip
 
@@ -123,3 +134,99 @@ def test_falls_back_to_one_process_when_a_seek_lands_elsewhere(monkeypatch):
     monkeypatch.setattr(extract, "_plan_chunks", shifted)
     pose = extract_pose(SLS, max_fps=30.0, workers=2)
     assert pose.n_frames == 300 and pose.frame_indices.tolist() == list(range(300))
+
+
+# --------------------------------------------------------------------------------------------------
+# the workers' decoder (PyAV, frames shrunk for the model)
+
+
+def test_model_reduction_halves_phone_frames_only_while_the_short_side_stays_540():
+    assert model_reduction(1080, 1920) == 2 and model_reduction(1920, 1080) == 2
+    assert model_reduction(2160, 3840) == 4
+    assert model_reduction(720, 1280) == 1 and model_reduction(1079, 1920) == 1 and model_reduction(160, 120) == 1
+
+
+def _as_reader_sees(path, indices):
+    with VideoReader(path) as r:
+        return r.meta, {f.index: f for f in r.frames(stop=max(indices) + 1) if f.index in indices}
+
+
+@pytest.mark.parametrize("reduce", [1, 2])
+@pytest.mark.parametrize("rotation", [0, 90, -90, 180])
+def test_chunk_decoder_gives_the_readers_frames_upright_and_shrunk(tmp_path, rotation, reduce):
+    from helpers_video import ffmpeg
+
+    src = write_clip(tmp_path / "l.mp4", n_frames=90, fps=30, width=320, height=240, extra_out=("-g", "30"))
+    clip = src
+    if rotation:
+        clip = tmp_path / "r.mp4"
+        ffmpeg("-display_rotation:v:0", str(rotation), "-i", str(src), "-c", "copy", str(clip))
+    keep = [37, 40, 41, 80]
+    meta, seen = _as_reader_sees(clip, keep)
+    times = frame_times(clip, meta.fps)
+    got = list(decode_chunk(clip, start=35, stop=85, keep=np.array(keep), start_time_s=float(times[35]),
+                            rotation_deg=meta.rotation_deg, reduce=reduce))
+    assert [f.index for f in got] == keep
+    for f in got:
+        ref = seen[f.index]
+        assert abs(f.time_s - ref.time_s) < 1e-6
+        assert f.rgb.shape == (meta.height // reduce, meta.width // reduce, 3)
+        small = cv2.resize(ref.rgb, (f.rgb.shape[1], f.rgb.shape[0]), interpolation=cv2.INTER_AREA)
+        assert np.abs(small.astype(int) - f.rgb.astype(int)).mean() < 4  # same picture, same way up
+
+
+def test_chunk_decoder_converts_other_pixel_formats_through_ffmpeg(tmp_path):
+    clip = write_clip(tmp_path / "c444.mp4", n_frames=30, fps=30, width=320, height=240,
+                      extra_out=("-pix_fmt", "yuv444p"))
+    meta, seen = _as_reader_sees(clip, [0, 29])
+    got = list(decode_chunk(clip, start=0, stop=30, keep=np.array([0, 29]), start_time_s=0.0, rotation_deg=0,
+                            reduce=2))
+    assert [f.rgb.shape for f in got] == [(120, 160, 3)] * 2
+    small = cv2.resize(seen[29].rgb, (160, 120), interpolation=cv2.INTER_AREA)
+    assert np.abs(small.astype(int) - got[1].rgb.astype(int)).mean() < 4
+
+
+def test_chunk_decoder_says_when_it_cannot_read(tmp_path):
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"\x00" * 1000)
+    with pytest.raises(ChunkDecodeError):
+        list(decode_chunk(bad, start=0, stop=10, keep=np.arange(10), start_time_s=0.0, rotation_deg=0, reduce=1))
+
+
+@pytest.mark.model
+def test_a_decoder_failure_in_a_worker_falls_back_to_one_process(monkeypatch):
+    # the workers are separate processes: make one fail through a chunk its frames do not match
+    real = extract._plan_chunks
+
+    def wrong_size(*a, **k):
+        plan = real(*a, **k)
+        c = plan.chunks[1]
+        bad = dataclasses.replace(c, width=c.width + 8)
+        return extract._Plan(plan.meta, (plan.chunks[0], bad), plan.n_kept)
+
+    monkeypatch.setattr(extract, "_plan_chunks", wrong_size)
+    pose = extract_pose(SLS, max_fps=30.0, workers=2)
+    assert pose.n_frames == 300 and pose.frame_indices.tolist() == list(range(300))
+
+
+@pytest.mark.model
+def test_landmarks_from_shrunk_frames_are_in_pixels_of_the_full_frame(tmp_path):
+    """Scaled up to 1080x1920, the sample clip is shrunk back for the model: landmarks must land where the
+    sequential full-size read puts them."""
+    from helpers_video import ffmpeg
+
+    big = tmp_path / "big.mp4"
+    ffmpeg("-i", str(SLS), "-vf", "scale=1080:1920", "-c:v", "libx264", "-preset", "ultrafast",
+           "-g", "30", "-pix_fmt", "yuv420p", str(big))
+    plan = _plan_chunks(big, 30.0, 2, False)
+    assert plan is not None and plan.chunks[1].reduce == 2
+    seq = extract_pose(big, max_fps=30.0, workers=1, check_other_people=False)
+    par = extract_pose(big, max_fps=30.0, workers=2, check_other_people=False)
+    assert par.frame_indices.tolist() == seq.frame_indices.tolist()
+    both = np.isfinite(seq.coords[..., 0]) & np.isfinite(par.coords[..., 0])
+    assert both.mean() > 0.95
+    err = np.abs(par.coords[..., :2] - seq.coords[..., :2])[both]
+    assert np.median(err) < 3.0 and np.percentile(err, 95) < 10.0, (np.median(err), np.percentile(err, 95))
+    # z follows x's scale: same order of size as the full-frame run's
+    ratio = np.nanmedian(np.abs(par.coords[..., 2])) / np.nanmedian(np.abs(seq.coords[..., 2]))
+    assert 0.8 < ratio < 1.25

@@ -17,7 +17,7 @@ import numpy as np
 
 from .errors import ChainscanError, InsufficientData, VideoReadError
 from .io.pose import PoseEstimator, PoseFrame, make_estimator, quiet_native_logs
-from .io.video import FrameSelector, VideoReader, frame_times, probe
+from .io.video import ChunkDecodeError, FrameSelector, VideoReader, decode_chunk, frame_times, model_reduction, probe
 from .landmarks import N_LANDMARKS
 from .types import PoseSequence, VideoMeta
 
@@ -162,6 +162,10 @@ class _Chunk:
     keep: np.ndarray      # source indices analysed (overlap included)
     times: np.ndarray     # their planned timestamps
     checks: tuple[int, ...]  # source indices to look for other people in
+    width: int = 0        # upright frame size (pixels the landmarks are given in)
+    height: int = 0
+    rotation: int = 0     # clockwise degrees to turn a decoded frame upright
+    reduce: int = 1       # the pose model sees frames shrunk this many times each way
 
 
 @dataclass(frozen=True)
@@ -201,40 +205,67 @@ def _plan_chunks(video: str | os.PathLike, max_fps: float | None, workers: int,
         stop = int(kept[b - 1]) + 1
         keep = kept[(kept >= first) & (kept < stop)]
         own_checks = tuple(sorted(i for i in checks if own_from <= i < stop))
-        chunks.append(_Chunk(k, first, own_from, stop, keep, times[keep], own_checks))
+        chunks.append(_Chunk(k, first, own_from, stop, keep, times[keep], own_checks, meta.width, meta.height,
+                             meta.rotation_deg, model_reduction(meta.width, meta.height)))
     return _Plan(meta, tuple(chunks), n)
 
 
 def _run_chunk(video: str, chunk: _Chunk, model_path: str | None,
                report: Callable[[int], None] | None = None) -> dict:
-    """In a worker process: landmarks of ``chunk``'s kept frames (checked against the planned timestamps)."""
+    """In a worker process: landmarks of ``chunk``'s kept frames (checked against the planned timestamps).
+
+    Frames come from :func:`decode_chunk` (PyAV, one thread), shrunk ``chunk.reduce`` times for the
+    model; landmarks are scaled back to pixels of the full upright frame. The brightness and the
+    other-people check use the same shrunk frame."""
     n = len(chunk.keep)
     img = np.full((n, N_LANDMARKS, 4), np.nan, np.float32)
     world = np.full((n, N_LANDMARKS, 3), np.nan, np.float32)
     luma = np.full(n, np.nan)
     checks: list[bool] = []
+    frames = decode_chunk(video, start=chunk.start, stop=chunk.stop, keep=chunk.keep,
+                          start_time_s=float(chunk.times[0]), rotation_deg=chunk.rotation, reduce=chunk.reduce)
     with quiet_native_logs():
         est = make_estimator(model_path)
         try:
-            with VideoReader(video, decode_threads=1) as reader:
-                k = 0
-                for frame in reader.frames(start=chunk.start, stop=chunk.stop, keep=chunk.keep):
+            k = 0
+            try:
+                for frame in frames:
                     if k >= n or frame.index != chunk.keep[k] or abs(frame.time_s - chunk.times[k]) > 1e-3:
                         return {"mismatch": f"chunk {chunk.number}: frame {frame.index} at {frame.time_s:.4f} s"}
+                    h, w = frame.rgb.shape[:2]
+                    if not _sizes_match(chunk, w, h):
+                        return {"mismatch": f"chunk {chunk.number}: decoded {w}x{h} for {chunk.width}x{chunk.height}"}
                     pf = est.estimate(frame.rgb, frame.time_s)
                     luma[k] = frame_brightness(frame.rgb)
                     if pf is not None:
-                        img[k], world[k] = pf.image, pf.world
                         if frame.index in chunk.checks:
                             checks.append(_other_person_present(est, frame.rgb, pf))
+                        img[k] = pf.image
+                        world[k] = pf.world
                     k += 1
                     if report is not None and (k % 10 == 0 or k == n):
                         report(k)
-                if k != n:
-                    return {"mismatch": f"chunk {chunk.number}: {k} of {n} frames read"}
+            except ChunkDecodeError as e:
+                return {"mismatch": f"chunk {chunk.number}: {e}"}
+            finally:
+                frames.close()
+            if k != n:
+                return {"mismatch": f"chunk {chunk.number}: {k} of {n} frames read"}
         finally:
             est.close()
+    if chunk.width:
+        sx = chunk.width / w
+        img[..., 0] *= sx
+        img[..., 1] *= chunk.height / h
+        img[..., 2] *= sx  # MediaPipe's z is on the scale of x
     return {"img": img, "world": world, "checks": checks, "model": est.name, "luma": luma}
+
+
+def _sizes_match(chunk: _Chunk, w: int, h: int) -> bool:
+    """Is a decoded (shrunk, upright) frame of ``w``×``h`` the planned frame size divided by chunk.reduce?"""
+    if not chunk.width:
+        return True
+    return w == chunk.width // chunk.reduce and h == chunk.height // chunk.reduce
 
 
 def _extract_parallel(video: str | os.PathLike, plan: _Plan, model_path: str | os.PathLike | None,
@@ -336,6 +367,9 @@ def worker_main() -> None:
     os.dup2(devnull, 1)  # nothing a library prints may corrupt the protocol
     os.close(devnull)
     video, chunk, model = pickle.load(sys.stdin.buffer)
+    import cv2
+
+    cv2.setNumThreads(1)  # one process per core already: OpenCV's own threads would only compete
 
     def report(k: int) -> None:
         proto.write(b"P %d\n" % k)

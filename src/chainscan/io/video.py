@@ -291,3 +291,101 @@ def probe(path: str | os.PathLike) -> VideoMeta:
     """Metadata of a video without decoding it all (raises VideoReadError if it is not readable)."""
     with VideoReader(path) as v:
         return v.meta
+
+
+# --------------------------------------------------------------------------------------------------
+# the parallel extraction's decoder: PyAV, frames reduced for the pose model
+
+#: frames handed to the pose model are reduced by a power of two while their short side stays ≥ this
+#: many pixels. The model sees a 256×256 crop of the person (the detector a 224×224 view of the frame),
+#: so a 1080×1920 phone frame halved to 540×960 loses nothing it uses, and converting the smaller
+#: frame to RGB and handing it over costs less (see docs/performance.md).
+MODEL_MIN_SIDE = 540
+
+
+def model_reduction(width: int, height: int) -> int:
+    """1, 2, 4, …: how much :func:`decode_chunk` shrinks frames of this upright size for the pose model."""
+    f = 1
+    while min(width, height) // (2 * f) >= MODEL_MIN_SIDE:
+        f *= 2
+    return f
+
+
+class ChunkDecodeError(Exception):
+    """PyAV could not decode the chunk as planned; the caller falls back to :class:`VideoReader`."""
+
+
+def decode_chunk(path: str | os.PathLike, *, start: int, stop: int, keep: np.ndarray, start_time_s: float,
+                 rotation_deg: int, reduce: int) -> Iterator[Frame]:
+    """Yield source frames ``keep`` (sorted indices, ``start`` ≤ index < ``stop``) as upright RGB reduced
+    ``reduce`` times each way, decoding with PyAV in one thread.
+
+    ``start`` is a frame whose timestamp, ``start_time_s``, comes from :func:`frame_times`: the decoder
+    seeks to the key frame before it and counts frames from there. Frame ``index`` and ``time_s`` follow
+    :class:`VideoReader`'s conventions (the caller checks the times against its plan). 8-bit 4:2:0
+    frames are shrunk in YUV and converted once at the small size (BT.601, limited range, as OpenCV's
+    reader does); any other pixel format goes through FFmpeg's own scaler. Raises
+    :class:`ChunkDecodeError` on anything unexpected.
+    """
+    import av
+
+    cv2 = _cv2()
+    wanted = set(np.asarray(keep, np.int64).tolist())
+    rot = {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_COUNTERCLOCKWISE}.get(rotation_deg)
+    try:
+        container = av.open(str(path))
+    except Exception as e:  # noqa: BLE001 - any container problem
+        raise ChunkDecodeError(f"open: {e}") from None
+    try:
+        stream = container.streams.video[0]
+        stream.thread_type = "NONE"
+        stream.codec_context.thread_count = 1
+        tb = float(stream.time_base)
+        t_base = stream.start_time or 0
+        if start > 0:
+            container.seek(t_base + int(round(start_time_s / tb)), stream=stream, backward=True, any_frame=False)
+        index = None
+        buf = None
+        for frame in container.decode(stream):
+            if frame.pts is None:
+                raise ChunkDecodeError("a frame without a timestamp")
+            t = (frame.pts - t_base) * tb
+            if index is None:
+                if t < start_time_s - 5e-4:
+                    continue  # before the chunk: decoded only because the seek lands on a key frame
+                index = start
+            if index >= stop:
+                break
+            if index in wanted:
+                rgb, buf = _to_rgb(frame, reduce, buf, cv2)
+                if rot is not None:
+                    rgb = cv2.rotate(rgb, rot)
+                yield Frame(index=index, time_s=float(t), rgb=rgb)
+            index += 1
+    except ChunkDecodeError:
+        raise
+    except Exception as e:  # noqa: BLE001 - av.error.* and friends: the sequential reader takes over
+        raise ChunkDecodeError(f"{type(e).__name__}: {e}") from None
+    finally:
+        container.close()
+
+
+def _to_rgb(frame, reduce: int, buf: np.ndarray | None, cv2) -> tuple[np.ndarray, np.ndarray | None]:
+    """A PyAV frame → RGB (H/reduce, W/reduce, 3) uint8; ``buf`` is a reusable I420 buffer."""
+    W, H = frame.width, frame.height
+    w, h = W // reduce, H // reduce
+    if frame.format.name != "yuv420p" or w % 2 or h % 4 or W % 2 or H % 4:
+        return frame.to_ndarray(format="rgb24", width=w, height=h), buf
+    if reduce == 1:
+        return cv2.cvtColor(frame.to_ndarray(format="yuv420p"), cv2.COLOR_YUV2RGB_I420), buf
+    p = frame.planes
+    y = np.frombuffer(p[0], np.uint8).reshape(H, p[0].line_size)[:, :W]
+    u = np.frombuffer(p[1], np.uint8).reshape(H // 2, p[1].line_size)[:, :W // 2]
+    v = np.frombuffer(p[2], np.uint8).reshape(H // 2, p[2].line_size)[:, :W // 2]
+    if buf is None or buf.shape != (h * 3 // 2, w):
+        buf = np.empty((h * 3 // 2, w), np.uint8)
+    cv2.resize(y, (w, h), dst=buf[:h], interpolation=cv2.INTER_AREA)
+    q = h // 4
+    buf[h:h + q] = cv2.resize(u, (w // 2, h // 2), interpolation=cv2.INTER_AREA).reshape(q, w)
+    buf[h + q:] = cv2.resize(v, (w // 2, h // 2), interpolation=cv2.INTER_AREA).reshape(q, w)
+    return cv2.cvtColor(buf, cv2.COLOR_YUV2RGB_I420), buf
