@@ -9,7 +9,6 @@ import pickle
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -274,7 +273,8 @@ def _extract_parallel(video: str | os.PathLike, plan: _Plan, model_path: str | o
     multiprocessing: nothing re-imports the caller's main module (a Streamlit page, a notebook or a
     script without a ``__main__`` guard would otherwise run again in every worker)."""
     model = str(model_path) if model_path else None
-    workers = [_Worker(str(video), c, model) for c in plan.chunks]
+    changed = threading.Event()  # set when a worker ends, so the last one is noticed at once
+    workers = [_Worker(str(video), c, model, changed) for c in plan.chunks]
     own = [int(np.searchsorted(c.keep, c.own_from)) for c in plan.chunks]
     expected = plan.n_kept
     ok = False
@@ -282,7 +282,8 @@ def _extract_parallel(video: str | os.PathLike, plan: _Plan, model_path: str | o
         while not all(w.finished for w in workers):
             if any(w.finished and "img" not in w.result for w in workers):
                 break  # a failed or mismatched chunk decides the outcome: stop the others at once
-            time.sleep(0.1)
+            changed.wait(0.1)
+            changed.clear()
             if progress is not None:
                 progress(min(expected, sum(max(0, w.done - o) for w, o in zip(workers, own))), expected)
         for w in workers:
@@ -314,8 +315,9 @@ def _extract_parallel(video: str | os.PathLike, plan: _Plan, model_path: str | o
 class _Worker:
     """A chunk worker process and the thread that reads its progress lines and its pickled result."""
 
-    def __init__(self, video: str, chunk: _Chunk, model: str | None) -> None:
+    def __init__(self, video: str, chunk: _Chunk, model: str | None, ended: threading.Event | None = None) -> None:
         self.done = 0
+        self._ended = ended
         self.result: dict = {}
         self.finished = False
         self.proc = subprocess.Popen([sys.executable, "-m", "chainscan._chunk_worker"], stdin=subprocess.PIPE,
@@ -344,6 +346,8 @@ class _Worker:
             self.result = {"crash": f"{type(e).__name__}: {e}"}
         finally:
             self.finished = True
+            if self._ended is not None:
+                self._ended.set()
 
     def stop(self, kill: bool) -> None:
         if kill and self.proc.poll() is None:

@@ -258,9 +258,11 @@ def frame_times(path: str | os.PathLike, nominal_fps: float) -> np.ndarray | Non
 
 def read_frames(path: str | os.PathLike, indices: set[int] | list[int]) -> dict[int, Frame]:
     """The source frames ``indices`` of a video, found by seeking (a few frames of a long 1080p clip cost
-    milliseconds instead of decoding everything before them). Each seek is checked against the
-    container's timestamp index; when that cannot be read or does not match, the video is read from the
-    start instead. Frames past the end are simply absent from the result."""
+    a fraction of a second instead of decoding everything before them). Each seek lands on the key frame
+    before the wanted one and decodes forward with all cores (PyAV, :func:`decode_chunk`); every frame got
+    is checked against the container's timestamp index and the upright size. When that index cannot be
+    read or a frame does not match, the video is read from the start instead. Frames past the end are
+    simply absent from the result."""
     wanted = sorted({int(i) for i in indices})
     if not wanted:
         return {}
@@ -269,17 +271,22 @@ def read_frames(path: str | os.PathLike, indices: set[int] | list[int]) -> dict[
     times = frame_times(path, meta.fps)
     out: dict[int, Frame] = {}
     if times is not None:
-        for i in wanted:
-            if i >= len(times):
-                continue
-            with VideoReader(path) as reader:
-                got = next(iter(reader.frames(start=i, stop=i + 1)), None)
-            if got is None or abs(got.time_s - times[i]) > 1e-3:
-                out = {}
-                break
-            out[i] = got
-        else:
-            return out
+        try:
+            for i in wanted:
+                if i >= len(times):
+                    continue
+                got = next(iter(decode_chunk(path, start=i, stop=i + 1, keep=np.array([i]),
+                                             start_time_s=float(times[i]), rotation_deg=meta.rotation_deg,
+                                             reduce=1, threads=0)), None)
+                if (got is None or abs(got.time_s - times[i]) > 1e-3
+                        or got.rgb.shape != (meta.height, meta.width, 3)):
+                    break
+                out[i] = got
+            else:
+                return out
+        except ChunkDecodeError:
+            pass
+    out = {}
     with VideoReader(path) as reader:  # sequential fallback
         for fr in reader.frames(stop=wanted[-1] + 1):
             if fr.index in wanted:
@@ -316,9 +323,9 @@ class ChunkDecodeError(Exception):
 
 
 def decode_chunk(path: str | os.PathLike, *, start: int, stop: int, keep: np.ndarray, start_time_s: float,
-                 rotation_deg: int, reduce: int) -> Iterator[Frame]:
+                 rotation_deg: int, reduce: int, threads: int = 1) -> Iterator[Frame]:
     """Yield source frames ``keep`` (sorted indices, ``start`` ≤ index < ``stop``) as upright RGB reduced
-    ``reduce`` times each way, decoding with PyAV in one thread.
+    ``reduce`` times each way, decoding with PyAV in ``threads`` threads (0: FFmpeg's choice).
 
     ``start`` is a frame whose timestamp, ``start_time_s``, comes from :func:`frame_times`: the decoder
     seeks to the key frame before it and counts frames from there. Frame ``index`` and ``time_s`` follow
@@ -338,8 +345,12 @@ def decode_chunk(path: str | os.PathLike, *, start: int, stop: int, keep: np.nda
         raise ChunkDecodeError(f"open: {e}") from None
     try:
         stream = container.streams.video[0]
-        stream.thread_type = "NONE"
-        stream.codec_context.thread_count = 1
+        if threads == 1:
+            stream.thread_type = "NONE"
+            stream.codec_context.thread_count = 1
+        else:
+            stream.thread_type = "AUTO"
+            stream.codec_context.thread_count = threads
         tb = float(stream.time_base)
         t_base = stream.start_time or 0
         if start > 0:
