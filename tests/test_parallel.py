@@ -251,3 +251,18 @@ def test_read_frames_reads_from_the_start_when_a_seek_lands_elsewhere(monkeypatc
     assert sorted(got) == [10, 250]
     for i, f in got.items():
         np.testing.assert_array_equal(f.rgb, seq[i])  # the sequential fallback: OpenCV's own pixels
+
+
+@pytest.mark.model
+def test_a_worker_runs_the_model_without_importing_matplotlib_or_sounddevice():
+    import subprocess
+    import sys
+
+    code = ("import sys; from chainscan.extract import _skip_unused_imports; _skip_unused_imports()\n"
+            "import numpy as np; from chainscan.io.pose import make_estimator\n"
+            "est = make_estimator(); est.estimate(np.zeros((96, 64, 3), np.uint8), 0.0); est.close()\n"
+            "assert getattr(sys.modules['matplotlib'], '__file__', None) is None\n"
+            "assert sys.modules['sounddevice'] is None\n"
+            "print('ok')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]

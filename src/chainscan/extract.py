@@ -364,8 +364,22 @@ class _Worker:
                     f.close()
 
 
+def _skip_unused_imports() -> None:
+    """Importing mediapipe also imports matplotlib.pyplot (for its 3-D plotting helper) and sounddevice
+    (for audio tasks; it looks for PortAudio by running the C compiler). A chunk worker uses neither:
+    empty stand-ins save ~0.4 s of CPU per worker. Only ever called in a worker process."""
+    import types
+
+    for name in ("matplotlib", "matplotlib.pyplot"):
+        if name not in sys.modules:
+            sys.modules[name] = types.ModuleType(name)
+    if "sounddevice" not in sys.modules:
+        sys.modules["sounddevice"] = None  # type: ignore[assignment]  # import raises ImportError, as mediapipe allows
+
+
 def worker_main() -> None:
     """Entry point of ``python -m chainscan._chunk_worker``: one chunk in, progress lines and a result out."""
+    _skip_unused_imports()
     proto = os.fdopen(os.dup(1), "wb")
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)  # nothing a library prints may corrupt the protocol
