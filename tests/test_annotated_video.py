@@ -453,3 +453,51 @@ def test_key_frames_blur_the_face(tmp_path):
         assert _lap_var(b[inner]) < 0.1 * _lap_var(a[inner])
         far = (slice(a.shape[0] - 150, a.shape[0] - 100), slice(a.shape[1] - 60, a.shape[1]))
         assert np.abs(a[far].astype(int) - b[far].astype(int)).mean() < 4
+
+
+def test_a_decoder_failure_midway_falls_back_to_opencv_and_leaves_one_complete_file(sls, tmp_path, monkeypatch):
+    from chainscan.io.video import ChunkDecodeError
+    from chainscan.report import video as video_mod
+
+    result, clip = sls
+    real = video_mod.decode_chunk
+
+    def fails_midway(*a, **k):
+        for i, f in enumerate(real(*a, **k)):
+            if i == 10:
+                raise ChunkDecodeError("simulated")
+            yield f
+
+    monkeypatch.setattr(video_mod, "decode_chunk", fails_midway)
+    calls = []
+    out = write_annotated_video(clip, result, tmp_path / "a.mp4", progress=lambda k, n: calls.append(k))
+    assert abs(len(_frames(out)) - result.pose.n_frames) <= 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.mp4"]  # no partial file left behind
+    assert calls.count(10) == 2  # the first ten frames were drawn, then everything again from OpenCV
+
+
+def test_annotated_video_of_a_rotated_phone_clip_is_upright(sls, tmp_path, monkeypatch):
+    """Stored landscape with a quarter-turn display rotation: the annotated video is portrait, like the
+    analysed frames, and shows the same picture as OpenCV's upright frames."""
+    from chainscan.report import video as video_mod
+    from helpers_video import ffmpeg
+
+    def no_fallback(*a, **k):
+        raise AssertionError("the PyAV path must handle the rotation itself")
+
+    monkeypatch.setattr(video_mod, "_reader_frames", no_fallback)
+
+    result, clip = sls
+    stored = tmp_path / "stored.mp4"
+    ffmpeg("-i", str(clip), "-vf", "transpose=2", "-c:v", "libx264", "-preset", "ultrafast", "-crf", "12",
+           "-pix_fmt", "yuv420p", str(stored))  # the picture turned a quarter left: stored 640x360
+    rotated = tmp_path / "rotated.mp4"
+    ffmpeg("-display_rotation:v:0", "-90", "-i", str(stored), "-c", "copy", str(rotated))  # shown upright again
+    with VideoReader(rotated) as r:
+        assert (r.meta.width, r.meta.height, r.meta.rotation_deg) == (W, H, 90)
+        upright = [f.rgb for f in r.frames()]
+    out = write_annotated_video(rotated, result, tmp_path / "a.mp4")
+    frames = _frames(out)
+    assert frames[0].shape == (H, W, 3)
+    diff = np.abs(frames[5].astype(int) - upright[5].astype(int)).max(axis=2)
+    assert np.median(diff) < 20  # the same picture, the same way up (the overlay covers a part of it)

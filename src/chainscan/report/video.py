@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ChainscanError
-from ..io.video import VideoReader, _cv2
+from ..io.video import ChunkDecodeError, Frame, VideoReader, _cv2, decode_chunk
 from ..landmarks import SKELETON_EDGES, Side
 from ..landmarks import Landmark as L
 from ..result import ScreeningResult
@@ -314,6 +314,87 @@ def _output_size(w: int, h: int, max_side: int | None) -> tuple[int, int, float]
     return ow + (ow % 2), oh + (oh % 2), s
 
 
+def _pyav_frames(video, meta, keep, ew: int, eh: int):
+    for f in decode_chunk(video, keep=keep, rotation_deg=meta.rotation_deg, size=(ew, eh), threads=0):
+        if f.rgb.shape != (eh, ew, 3):
+            raise ChunkDecodeError(f"frame {f.index} decoded as {f.rgb.shape[1]}x{f.rgb.shape[0]}")
+        yield f
+
+
+def _reader_frames(reader: VideoReader, keep, ew: int, eh: int):
+    cv2 = _cv2()
+    for f in reader.frames(keep=keep):
+        if f.rgb.shape[:2] != (eh, ew):
+            f = Frame(f.index, f.time_s, cv2.resize(f.rgb, (ew, eh), interpolation=cv2.INTER_AREA))
+        yield f
+
+
+def _encode(exe: str, out: Path, frames, ew: int, eh: int, fps: float, ann: Annotator, lookup: RowLookup,
+            boxes, total: int, progress: Progress | None) -> int:
+    """Draw ``frames`` and encode them to ``out`` (H.264, via a temporary file renamed when complete);
+    returns the number of frames written. Frames go to ffmpeg as YUV 4:2:0 (converted here, half the
+    bytes of RGB). A ChunkDecodeError from ``frames`` removes the partial file and propagates."""
+    # ffmpeg creates the temporary file itself (ordinary permissions); it is renamed when complete
+    tmp = out.parent / f".{out.stem}-{uuid.uuid4().hex[:8]}.part.mp4"
+    cmd = [exe, "-hide_banner", "-loglevel", "error", "-nostdin", "-y",
+           "-f", "rawvideo", "-pix_fmt", "yuv420p", "-s", f"{ew}x{eh}", "-framerate", _rate(fps),
+           "-i", "pipe:0", "-an", "-c:v", "libx264", "-preset", "veryfast", "-crf", "22",
+           "-pix_fmt", "yuv420p", "-movflags", "+faststart", "-f", "mp4", str(tmp)]
+    cv2 = _cv2()
+    ok = False
+    done = 0
+    try:
+        with tempfile.TemporaryFile() as err:
+            try:
+                proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=err)
+            except OSError as e:
+                raise ChainscanError(
+                    f"The video encoder ffmpeg could not be started ({e.strerror}: {exe}); "
+                    "reinstall imageio-ffmpeg or unset IMAGEIO_FFMPEG_EXE.") from None
+            assert proc.stdin is not None
+            broken = False
+            try:
+                for frame in frames:
+                    row, around = lookup(frame.index, frame.time_s)
+                    box = None
+                    if boxes is not None:
+                        for r in around:
+                            box = privacy.union(box, boxes[r])
+                    rgb = ann.draw(frame.rgb, row, frame.time_s, face_box=box)
+                    try:
+                        proc.stdin.write(cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2YUV_I420).data)
+                    except (BrokenPipeError, OSError):
+                        broken = True
+                        break
+                    done += 1
+                    if progress is not None:
+                        progress(done, total)
+            finally:
+                try:
+                    proc.stdin.close()
+                except OSError:
+                    broken = True
+                code = proc.wait()
+            if code != 0 or broken:
+                err.seek(0)
+                msg = err.read().decode(errors="replace").strip().splitlines()
+                detail = msg[-1] if msg else f"exit code {code}"
+                raise ChainscanError(
+                    f"Encoding the annotated video failed (ffmpeg: {detail}); check the output folder "
+                    "and free disk space, or reinstall imageio-ffmpeg.")
+        if done:
+            try:
+                os.replace(tmp, out)
+            except OSError as e:
+                raise ChainscanError(f"Cannot write the annotated video to {out} ({e.strerror}); "
+                                     "choose a path you can write to.") from None
+            ok = True
+    finally:
+        if not ok:
+            tmp.unlink(missing_ok=True)
+    return done
+
+
 def write_annotated_video(video: str | os.PathLike, result: ScreeningResult, out_path: str | os.PathLike, *,
                           blur_faces: bool = False, progress: Progress | None = None,
                           max_side: int | None = MAX_VIDEO_SIDE) -> Path:
@@ -350,66 +431,14 @@ def write_annotated_video(video: str | os.PathLike, result: ScreeningResult, out
                                  "choose a folder you can write to.") from None
         if out.is_dir():
             raise ChainscanError(f"{out} is a folder; give a file name for the annotated video (e.g. annotated.mp4).")
-        # ffmpeg creates the temporary file itself (ordinary permissions); it is renamed when complete
-        tmp = out.parent / f".{out.stem}-{uuid.uuid4().hex[:8]}.part.mp4"
-        cmd = [exe, "-hide_banner", "-loglevel", "error", "-nostdin", "-y",
-               "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{ew}x{eh}", "-framerate", _rate(out_fps),
-               "-i", "pipe:0", "-an", "-c:v", "libx264", "-preset", "veryfast", "-crf", "22",
-               "-pix_fmt", "yuv420p", "-movflags", "+faststart", "-f", "mp4", str(tmp)]
-        ok = False
-        try:
-            with tempfile.TemporaryFile() as err:
-                try:
-                    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=err)
-                except OSError as e:
-                    raise ChainscanError(
-                        f"The video encoder ffmpeg could not be started ({e.strerror}: {exe}); "
-                        "reinstall imageio-ffmpeg or unset IMAGEIO_FFMPEG_EXE.") from None
-                assert proc.stdin is not None
-                total = len(fi) if subsampled else meta.n_frames_declared
-                done = 0
-                broken = False
-                try:
-                    for frame in reader.frames(keep=fi if subsampled else None):
-                        row, around = lookup(frame.index, frame.time_s)
-                        box = None
-                        if boxes is not None:
-                            for r in around:
-                                box = privacy.union(box, boxes[r])
-                        rgb = frame.rgb
-                        if (ew, eh) != (w, h):
-                            rgb = _cv2().resize(rgb, (ew, eh), interpolation=_cv2().INTER_LINEAR)
-                        rgb = ann.draw(rgb, row, frame.time_s, face_box=box)
-                        try:
-                            proc.stdin.write(np.ascontiguousarray(rgb).tobytes())
-                        except (BrokenPipeError, OSError):
-                            broken = True
-                            break
-                        done += 1
-                        if progress is not None:
-                            progress(done, total)
-                finally:
-                    try:
-                        proc.stdin.close()
-                    except OSError:
-                        broken = True
-                    code = proc.wait()
-                if code != 0 or broken:
-                    err.seek(0)
-                    msg = err.read().decode(errors="replace").strip().splitlines()
-                    detail = msg[-1] if msg else f"exit code {code}"
-                    raise ChainscanError(
-                        f"Encoding the annotated video failed (ffmpeg: {detail}); check the output folder "
-                        "and free disk space, or reinstall imageio-ffmpeg.")
-            if done == 0:
-                raise ChainscanError(f"{meta.source} gave no frames to annotate; check the video file.")
-            try:
-                os.replace(tmp, out)
-            except OSError as e:
-                raise ChainscanError(f"Cannot write the annotated video to {out} ({e.strerror}); "
-                                     "choose a path you can write to.") from None
-            ok = True
-        finally:
-            if not ok:
-                tmp.unlink(missing_ok=True)
+        keep = fi if subsampled else None
+        total = len(fi) if subsampled else meta.n_frames_declared
+        try:  # PyAV, scaled in YUV and decoded on all cores; OpenCV's reader if that fails
+            done = _encode(exe, out, _pyav_frames(video, meta, keep, ew, eh), ew, eh, out_fps, ann, lookup, boxes,
+                           total, progress)
+        except ChunkDecodeError:
+            done = _encode(exe, out, _reader_frames(reader, keep, ew, eh), ew, eh, out_fps, ann, lookup, boxes,
+                           total, progress)
+        if done == 0:
+            raise ChainscanError(f"{meta.source} gave no frames to annotate; check the video file.")
     return out
