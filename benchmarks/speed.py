@@ -181,6 +181,60 @@ def child_naive(clip: str) -> None:
     print(json.dumps({"frames": n, "loop_s": dt}))
 
 
+def child_costs(clip: str) -> None:
+    """Per analysed frame, in one process (at most 30 fps, so two source frames decoded per analysed frame
+    of a 60 fps clip): the workers' path (PyAV in one thread, the frame shrunk for the model) and the
+    plain OpenCV path at full size, each with the model run on what it decoded."""
+    import cv2
+    import numpy as np
+
+    from chainscan.extract import DEFAULT_MAX_FPS
+    from chainscan.io.pose import make_estimator, quiet_native_logs
+    from chainscan.io.video import FrameSelector, VideoReader, decode_chunk, frame_times, model_reduction, probe
+
+    cv2.setNumThreads(1)
+    meta = probe(clip)
+    times = frame_times(clip, meta.fps)
+    sel = FrameSelector(DEFAULT_MAX_FPS, meta.fps)
+    n_src = min(len(times), 240)
+    keep = np.array([i for i in range(n_src) if sel.keep(float(times[i]))])
+    red = model_reduction(meta.width, meta.height)
+    out = {"reduce": red, "analysed": int(len(keep)), "source_frames": int(n_src)}
+
+    sizes: dict[str, list[int]] = {}
+
+    def timed(frames, key: str) -> None:
+        est = make_estimator()
+        dec = mod = 0.0
+        n = 0
+        it = iter(frames)
+        while True:
+            t0 = time.perf_counter()
+            f = next(it, None)
+            t1 = time.perf_counter()
+            if f is None:
+                break
+            sizes[key] = [int(f.rgb.shape[1]), int(f.rgb.shape[0])]
+            est.estimate(f.rgb, f.time_s)
+            t2 = time.perf_counter()
+            if n >= 10:  # the first frames include the person detector and warm-up
+                dec += t1 - t0
+                mod += t2 - t1
+            n += 1
+        est.close()
+        out[key] = {"decode_ms": 1000 * dec / max(n - 10, 1), "model_ms": 1000 * mod / max(n - 10, 1),
+                    "size": sizes.get(key)}
+
+    def opencv():
+        with VideoReader(clip, decode_threads=1) as r:
+            yield from r.frames(stop=n_src, keep=keep)
+
+    with quiet_native_logs():
+        timed(decode_chunk(clip, stop=n_src, keep=keep, rotation_deg=meta.rotation_deg, reduce=red), "workers_path")
+        timed(opencv(), "opencv_full_size")
+    print(json.dumps(out))
+
+
 def child_extract(clip: str, max_fps: float, workers: int, save: str) -> None:
     from chainscan.extract import extract_pose
     from chainscan.io.pose import quiet_native_logs
@@ -325,6 +379,8 @@ def main() -> None:
         mode, *rest = args.child
         if mode == "naive":
             child_naive(rest[0])
+        elif mode == "costs":
+            child_costs(rest[0])
         else:
             child_extract(rest[0], float(rest[1]), int(rest[2]), rest[3])
         return
@@ -383,6 +439,11 @@ def main() -> None:
         print(f"agreement with the reference, {k}: max |Δ| {v['max_abs_diff_deg']:.2f}° over {v['n_values']} angles "
               f"(worst: {v['worst']}); same test/side/reps/severities: {v['same_test']}/{v['same_side']}/"
               f"{v['same_reps']}/{v['same_severity']}")
+    report["costs"] = run_measured([*me, "costs", str(clip)])
+    c = report["costs"]
+    print("per analysed frame, one process: " + "; ".join(
+        f"{k}: decode {c[k]['decode_ms']:.1f} ms + model {c[k]['model_ms']:.1f} ms on {c[k]['size']}"
+        for k in ("workers_path", "opencv_full_size")))
     report["truth_clip"] = truth_clip_agreement(me, work, cores) if not args.short else None
     report["reanalysis"] = reanalysis(poses[(DEFAULT_MAX_FPS, cores)])
     ra = report["reanalysis"]
@@ -454,20 +515,31 @@ def goal_section(rep: dict) -> list[str]:
     wv = next((r for n, r in by.items() if n.startswith("`chainscan screen` (")), None)
     out = [f"On {cores} cores, 2× real time on this {dur:.0f} s clip means finishing in {dur / 2:.1f} s, i.e. at most "
            f"{budget:.0f} s of CPU time even with every core busy all the time."]
+    co = rep.get("costs") or {}
+    wp, cvp = co.get("workers_path"), co.get("opencv_full_size")
     if nv and "cpu_s" in nv:
         out += ["", f"`chainscan screen --no-video` used **{nv['cpu_s']:.1f} s** of CPU in {nv['wall_s']:.1f} s "
-                f"({nv['x_realtime']:.2f}× real time, {nv['ratio_to_naive']:.2f}× the naive loop's frames/s). Per "
-                "analysed frame that is (measured separately on this machine) the model (~19.5 ms, "
-                "single-threaded; the same whether it is given a 1080p or a 720p frame), decoding (~3.7 ms per "
-                "1080p frame, and a 60 fps phone clip has "
-                "every frame decoded: no B-frames to skip) and ~1.5 ms of conversion and copying; what is left "
-                "over is process start-up (~1.2 s until the workers' first frames) and the analysis and reports "
-                "(~1 s). This is within a few per cent of what the machine allows; on a long clip, where start-up "
-                "is spread thinner, it is above 2× (see the long clip above)."]
+                f"({nv['x_realtime']:.2f}× real time, {nv['ratio_to_naive']:.2f}× the naive loop's frames/s)."]
+        if wp and cvp:
+            per = wp["decode_ms"] + wp["model_ms"]
+            out += ["", "Per analysed frame (measured separately in one process, `--child costs`): the workers' path "
+                    f"decodes two source frames and shrinks one to {wp['size'][0]}x{wp['size'][1]} in "
+                    f"**{wp['decode_ms']:.1f} ms** (PyAV, one thread; every frame of a phone clip must be decoded, "
+                    f"there are no B-frames to skip), and the model takes **{wp['model_ms']:.1f} ms** on it — "
+                    f"{per:.1f} ms in all. Decoding with OpenCV at full size instead costs "
+                    f"{cvp['decode_ms']:.1f} ms and "
+                    f"the model {cvp['model_ms']:.1f} ms on the {cvp['size'][0]}x{cvp['size'][1]} frame "
+                    f"({cvp['decode_ms'] + cvp['model_ms']:.1f} ms). For the {dur:.0f} s clip at ≤ 30 fps that is "
+                    f"≈ {per * dur * 30 / 1000:.0f} s of frame work, ≈ {per * dur * 30 / 1000 / cores:.1f} s on "
+                    f"{cores} cores; the rest of the wall time is starting the workers (~0.4 s each, in parallel), "
+                    "planning the chunks and, at the end, the analysis, key frames and files (~0.5 s). The model "
+                    "itself is the floor: it alone is "
+                    f"≈ {wp['model_ms'] * dur * 30 / 1000 / cores:.1f} s on {cores} cores."]
     if wv and "cpu_s" in wv:
         out += ["", f"`chainscan screen` with the annotated video (the default) used **{wv['cpu_s']:.1f} s** of CPU "
-                f"({wv['x_realtime']:.2f}× real time): the video pass decodes the clip again, draws and encodes "
-                f"every analysed frame (x264 *veryfast* alone is ~10 s of CPU for 900 frames of 720x1280). That is "
+                f"({wv['x_realtime']:.2f}× real time): after the screening, the video pass decodes the clip again "
+                "(PyAV, all cores), scales each analysed frame to 720x1280 in YUV, draws the overlay and encodes it "
+                "with x264 *veryfast* (~10 s of CPU for 900 frames). That is "
                 f"{'more than' if wv['cpu_s'] > budget else 'close to'} the {budget:.0f} s budget, so no "
                 "arrangement of the work reaches 2× with the video on this machine; faster x264 presets save "
                 "~3–5 s but double or triple the file. Use `--no-video` when only the numbers are needed (batch "
@@ -536,8 +608,9 @@ def render_markdown(rep: dict, args) -> str:
         lines += ["", f"Finding values (the mean over reps, what the screen reports) agree within "
                   f"**{tc['max_finding_diff_deg']:.2f}°**; single-rep values (one frame at the deepest point) within "
                   f"**{tc['max_rep_diff_deg']:.2f}°** — MediaPipe's landmarks jitter from frame to frame by about "
-                  "that much, and the runs see different frames (every frame vs every second one; the second worker "
-                  "restarts tracking mid-clip). Both runs are further from the truth than from each other: FPPA "
+                  "that much, and the runs see different frames (every frame vs every second one, full size vs shrunk "
+                  "to 540x960 for the model; the second worker restarts tracking mid-clip). Both runs are further "
+                  "from the truth than from each other: FPPA "
                   "error per rep " + "; ".join(f"{k}: " + ", ".join(f"{e:+.1f}°" for e in v)
                                                 for k, v in tc["fppa_error_vs_truth_deg"].items()) + ".",
                   f"Wall time: {a['wall_s']:.1f} s vs {b['wall_s']:.1f} s (pose extraction only). "

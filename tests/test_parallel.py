@@ -266,3 +266,27 @@ def test_a_worker_runs_the_model_without_importing_matplotlib_or_sounddevice():
             "print('ok')")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]
+
+
+@pytest.mark.model
+def test_workers_started_early_are_stopped_when_the_clip_runs_in_one_process_or_is_refused(monkeypatch, tmp_path):
+    """The workers start while the clip is planned; a clip too short to split, or one that cannot be read,
+    leaves none of them running."""
+    from chainscan.errors import VideoReadError
+
+    started = []
+    real = extract._spawn_worker
+
+    def spawn():
+        started.append(real())
+        return started[-1]
+
+    monkeypatch.setattr(extract, "_spawn_worker", spawn)
+    pose = extract_pose(SLS, max_fps=10.0, workers=2)  # 100 frames: not worth a second process
+    assert pose.n_frames == 100 and len(started) == 2
+    assert all(p.poll() is not None for p in started)
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"not a video" * 100)
+    with pytest.raises(VideoReadError):
+        extract_pose(bad, max_fps=30.0, workers=2)
+    assert len(started) == 4 and all(p.poll() is not None for p in started)

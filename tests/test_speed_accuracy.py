@@ -2,10 +2,10 @@
 a full-frame-rate, single-process run, on a 60 fps 1080x1920 clip (the rendered single-leg squat sample at
 phone resolution and frame rate, with exact ground truth: +15.0° left-knee FPPA at each deepest frame).
 
-What the screen reports — each finding's value, the mean over reps — must agree within 1°; the value of a
-single rep (one frame at the deepest point) may differ a little more, because MediaPipe's landmarks jitter
-from frame to frame by about that much and the two runs see different frames. Both must sit much closer
-to each other than to the truth.
+Every angle the screen reports must agree within 1°: each finding's value (the mean over reps) and the
+value of every single rep (one frame at the deepest point, where MediaPipe's frame-to-frame jitter is not
+averaged away; measured: 0.89° at most, with the workers' frames shrunk to 540x960 for the model). Both
+runs must sit much closer to each other than to the truth.
 """
 
 from __future__ import annotations
@@ -57,8 +57,7 @@ def test_fast_default_agrees_with_the_full_frame_rate_single_process_run(runs):
     a, b = _angles(full), _angles(fast)
     assert set(a) == set(b) and any(k.startswith("knee_valgus") for k in a)
     for k in a:
-        limit = 1.5 if "/rep" in k else 1.0
-        assert abs(a[k] - b[k]) <= limit, (k, a[k], b[k])
+        assert abs(a[k] - b[k]) <= 1.0, (k, a[k], b[k])
     for r1, r2 in zip(sa, sb):  # the same deepest moments, within one analysed frame
         t1, t2 = full.pose.timestamps[r1.deepest], fast.pose.timestamps[r2.deepest]
         assert abs(t1 - t2) <= 1 / DEFAULT_MAX_FPS + 1e-6, (t1, t2)

@@ -65,10 +65,17 @@ def extract_pose(video: str | os.PathLike, estimator: PoseEstimator | None = Non
     if max_fps is not None and max_fps <= 0:
         raise ValueError("max_fps must be > 0")
     if estimator is None and workers > 1:
-        plan = _plan_chunks(video, max_fps, workers, check_other_people)
+        # the workers start (Python, OpenCV, PyAV, MediaPipe) while the clip is being planned
+        procs = [_spawn_worker() for _ in range(workers)]
+        try:
+            plan = _plan_chunks(video, max_fps, workers, check_other_people)
+        except BaseException:
+            _kill(procs)
+            raise
+        _kill(procs[len(plan.chunks) if plan is not None else 0:])
         if plan is not None:
             try:
-                return _extract_parallel(video, plan, model_path, progress)
+                return _extract_parallel(video, plan, model_path, progress, procs[:len(plan.chunks)])
             except _ChunkMismatch:
                 pass  # the container's index and the decoder disagree: read it in one go
     own = estimator is None
@@ -267,14 +274,32 @@ def _sizes_match(chunk: _Chunk, w: int, h: int) -> bool:
     return w == chunk.width // chunk.reduce and h == chunk.height // chunk.reduce
 
 
+def _spawn_worker() -> subprocess.Popen:
+    """A ``python -m chainscan._chunk_worker`` process, waiting for its chunk on stdin. Plain subprocesses
+    rather than multiprocessing: nothing re-imports the caller's main module (a Streamlit page, a notebook
+    or a script without a ``__main__`` guard would otherwise run again in every worker)."""
+    return subprocess.Popen([sys.executable, "-m", "chainscan._chunk_worker"], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+
+
+def _kill(procs: list[subprocess.Popen]) -> None:
+    for p in procs:
+        with contextlib.suppress(OSError):
+            p.kill()
+        p.wait()
+        for f in (p.stdin, p.stdout):
+            if f is not None:
+                with contextlib.suppress(OSError):
+                    f.close()
+
+
 def _extract_parallel(video: str | os.PathLike, plan: _Plan, model_path: str | os.PathLike | None,
-                      progress: Progress | None) -> PoseSequence:
-    """One ``python -m chainscan._chunk_worker`` process per chunk. Plain subprocesses rather than
-    multiprocessing: nothing re-imports the caller's main module (a Streamlit page, a notebook or a
-    script without a ``__main__`` guard would otherwise run again in every worker)."""
+                      progress: Progress | None, procs: list[subprocess.Popen] | None = None) -> PoseSequence:
+    """One worker process per chunk (``procs``, already started, or new ones)."""
     model = str(model_path) if model_path else None
     changed = threading.Event()  # set when a worker ends, so the last one is noticed at once
-    workers = [_Worker(str(video), c, model, changed) for c in plan.chunks]
+    procs = procs or [_spawn_worker() for _ in plan.chunks]
+    workers = [_Worker(p, str(video), c, model, changed) for p, c in zip(procs, plan.chunks)]
     own = [int(np.searchsorted(c.keep, c.own_from)) for c in plan.chunks]
     expected = plan.n_kept
     ok = False
@@ -315,13 +340,13 @@ def _extract_parallel(video: str | os.PathLike, plan: _Plan, model_path: str | o
 class _Worker:
     """A chunk worker process and the thread that reads its progress lines and its pickled result."""
 
-    def __init__(self, video: str, chunk: _Chunk, model: str | None, ended: threading.Event | None = None) -> None:
+    def __init__(self, proc: subprocess.Popen, video: str, chunk: _Chunk, model: str | None,
+                 ended: threading.Event | None = None) -> None:
         self.done = 0
         self._ended = ended
         self.result: dict = {}
         self.finished = False
-        self.proc = subprocess.Popen([sys.executable, "-m", "chainscan._chunk_worker"], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        self.proc = proc
         self._payload = pickle.dumps((video, chunk, model))
         self._thread = threading.Thread(target=self._talk, daemon=True)
         self._thread.start()
@@ -384,10 +409,13 @@ def worker_main() -> None:
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)  # nothing a library prints may corrupt the protocol
     os.close(devnull)
-    video, chunk, model = pickle.load(sys.stdin.buffer)
     import cv2
 
     cv2.setNumThreads(1)  # one process per core already: OpenCV's own threads would only compete
+    with contextlib.suppress(Exception):  # the slow imports, before the chunk arrives (errors come later, worded)
+        import av  # noqa: F401
+        import mediapipe  # noqa: F401
+    video, chunk, model = pickle.load(sys.stdin.buffer)
 
     def report(k: int) -> None:
         proto.write(b"P %d\n" % k)
