@@ -302,7 +302,6 @@ def _extract_parallel(video: str | os.PathLike, plan: _Plan, model_path: str | o
     workers = [_Worker(p, str(video), c, model, changed) for p, c in zip(procs, plan.chunks)]
     own = [int(np.searchsorted(c.keep, c.own_from)) for c in plan.chunks]
     expected = plan.n_kept
-    ok = False
     try:
         while not all(w.finished for w in workers):
             if any(w.finished and "img" not in w.result for w in workers):
@@ -323,10 +322,9 @@ def _extract_parallel(video: str | os.PathLike, plan: _Plan, model_path: str | o
             if "mismatch" in r:
                 raise _ChunkMismatch(r["mismatch"])
         results = [w.result for w in workers]
-        ok = True
     finally:
-        for w in workers:
-            w.stop(kill=not ok)
+        for w in workers:  # a worker whose result has arrived has nothing left to do but tear down: no wait
+            w.stop(kill=True)
     parts = [(r["img"][o:], r["world"][o:], c.times[o:], c.keep[o:]) for r, c, o in zip(results, plan.chunks, own)]
     checks = [x for r in results for x in r["checks"]]
     if progress is not None:

@@ -166,7 +166,9 @@ def screen_video(video: str | os.PathLike, config: ScreeningConfig | None = None
     """
     cfg = config or ScreeningConfig()
     cfg.validate()
-    probe(video)  # a bad file is reported before the model is loaded
+    if workers <= 1 or estimator is not None:
+        probe(video)  # a bad file is reported before the model is loaded (the parallel path probes it itself,
+        # while its workers start)
     if baseline_pose is None and baseline_video is not None:
         probe(baseline_video)
         baseline_pose = baseline_pose_from_video(baseline_video, estimator, max_fps=max_fps, model_path=model_path)
