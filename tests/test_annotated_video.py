@@ -501,3 +501,72 @@ def test_annotated_video_of_a_rotated_phone_clip_is_upright(sls, tmp_path, monke
     assert frames[0].shape == (H, W, 3)
     diff = np.abs(frames[5].astype(int) - upright[5].astype(int)).max(axis=2)
     assert np.median(diff) < 20  # the same picture, the same way up (the overlay covers a part of it)
+
+
+# --------------------------------------------------------------------------------------------------
+# the video pass in parts side by side
+
+
+def test_parts_cover_every_frame_once_in_order(sls, monkeypatch):
+    from chainscan.io.video import probe
+    from chainscan.report import video as video_mod
+
+    result, clip = sls
+    meta = probe(clip)
+    n = result.pose.n_frames
+    assert n >= 2 * video_mod.MIN_FRAMES_PER_PART  # the fixture is long enough to be split
+    parts = video_mod._plan_parts(clip, meta, None, 2)
+    assert len(parts) == 2
+    assert np.concatenate([p.keep for p in parts]).tolist() == list(range(meta.n_frames_declared))
+    assert all(p.start == p.keep[0] and p.stop == p.keep[-1] + 1 for p in parts)
+    sub = np.arange(0, n, 3)
+    assert np.concatenate([p.keep for p in video_mod._plan_parts(clip, meta, sub, 3)]).tolist() == sub.tolist()
+    assert video_mod._plan_parts(clip, meta, None, 1) == []
+    monkeypatch.setattr(video_mod, "frame_times", lambda *a, **k: None)  # no timestamp index: one pass
+    assert video_mod._plan_parts(clip, meta, None, 2) == []
+    assert video_mod._video_parts(100) == 1 and video_mod._video_parts(10_000) >= 1
+
+
+def test_a_video_drawn_in_parts_is_the_one_pass_video(sls, tmp_path, monkeypatch):
+    """Same frames, same overlay on each: on a plain grey clip (no texture for the encoder to differ on),
+    the overlay pixels of every frame match the one-pass video's."""
+    from chainscan.report import video as video_mod
+
+    result, _ = sls
+    grey = tmp_path / "grey.mp4"
+    subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
+                    f"color=c=0x808080:s={W}x{H}:r=30", "-frames:v", str(result.pose.n_frames), "-c:v", "libx264",
+                    "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(grey)], check=True)
+    monkeypatch.setattr(video_mod, "_video_parts", lambda total: 2)
+    calls = []
+    two = write_annotated_video(grey, result, tmp_path / "two.mp4", progress=lambda k, n: calls.append((k, n)))
+    monkeypatch.setattr(video_mod, "_video_parts", lambda total: 1)
+    one = write_annotated_video(grey, result, tmp_path / "one.mp4")
+    a, b = _frames(two), _frames(one)
+    assert len(a) == len(b) == result.pose.n_frames
+    for i, (x, y) in enumerate(zip(a, b)):
+        mx = np.abs(x.astype(int) - 128).max(axis=2) > 40  # what the overlay drew
+        my = np.abs(y.astype(int) - 128).max(axis=2) > 40
+        iou = (mx & my).sum() / max((mx | my).sum(), 1)
+        assert iou > 0.9, (i, iou)
+    info = _probe(two)
+    assert re.search(r"Video: h264\b.*yuv420p", info) and re.search(r"\b30 fps\b", info), info
+    done = [k for k, _ in calls]
+    assert done == sorted(done) and done[-1] == result.pose.n_frames and {n for _, n in calls} == {len(a)}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["grey.mp4", "one.mp4", "two.mp4"]  # no part files left
+
+
+def test_a_failed_join_leaves_no_file_at_all(sls, tmp_path, monkeypatch):
+    from chainscan.report import video as video_mod
+
+    result, clip = sls
+    monkeypatch.setattr(video_mod, "_video_parts", lambda total: 2)
+
+    def bad_join(exe, files, out):
+        assert all(f.is_file() for f in files)  # both parts were written ...
+        raise ChainscanError("Joining the annotated video failed (ffmpeg: test); check the output folder.")
+
+    monkeypatch.setattr(video_mod, "_join", bad_join)
+    with pytest.raises(ChainscanError, match="Joining"):
+        write_annotated_video(clip, result, tmp_path / "a.mp4")
+    assert list(tmp_path.iterdir()) == []  # ... and removed with the failure

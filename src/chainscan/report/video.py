@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ChainscanError
-from ..io.video import ChunkDecodeError, Frame, VideoReader, _cv2, decode_chunk
+from ..io.video import ChunkDecodeError, Frame, VideoReader, _cv2, decode_chunk, frame_times
 from ..landmarks import SKELETON_EDGES, Side
 from ..landmarks import Landmark as L
 from ..result import ScreeningResult
@@ -314,11 +314,116 @@ def _output_size(w: int, h: int, max_side: int | None) -> tuple[int, int, float]
     return ow + (ow % 2), oh + (oh % 2), s
 
 
-def _pyav_frames(video, meta, keep, ew: int, eh: int):
-    for f in decode_chunk(video, keep=keep, rotation_deg=meta.rotation_deg, size=(ew, eh), threads=0):
+def _pyav_frames(video, meta, keep, ew: int, eh: int, *, start: int = 0, stop: int | None = None,
+                 start_time_s: float = 0.0, threads: int = 0):
+    for f in decode_chunk(video, start=start, stop=stop, keep=keep, start_time_s=start_time_s,
+                          rotation_deg=meta.rotation_deg, size=(ew, eh), threads=threads):
         if f.rgb.shape != (eh, ew, 3):
             raise ChunkDecodeError(f"frame {f.index} decoded as {f.rgb.shape[1]}x{f.rgb.shape[0]}")
         yield f
+
+
+#: the video pass is drawn in this many parts side by side (one per core, at most 4) when each part has at
+#: least MIN_FRAMES_PER_PART frames; the parts are joined without re-encoding
+MIN_FRAMES_PER_PART = 150
+
+
+def _video_parts(total: int) -> int:
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # pragma: no cover - not Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, 4, total // MIN_FRAMES_PER_PART))
+
+
+@dataclass(frozen=True)
+class _Part:
+    start: int            # first source frame of the part (a seek target)
+    stop: int             # source frames < stop
+    keep: np.ndarray      # source frames drawn
+    start_time_s: float
+
+
+def _plan_parts(video, meta, keep, parts: int) -> list[_Part]:
+    """Equal runs of the frames to draw, each with where to seek; [] for one pass (one part, or no index)."""
+    if parts < 2:
+        return []
+    times = frame_times(video, meta.fps)
+    if times is None:
+        return []
+    idx = np.arange(len(times)) if keep is None else np.asarray(keep, np.int64)
+    idx = idx[idx < len(times)]
+    if len(idx) < 2 * parts:
+        return []
+    bounds = np.linspace(0, len(idx), parts + 1).round().astype(int)
+    out = []
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        k = idx[a:b]
+        out.append(_Part(int(k[0]), int(k[-1]) + 1, k, float(times[k[0]])))
+    return out
+
+
+def _encode_parts(exe: str, out: Path, video, meta, parts: list[_Part], ew: int, eh: int, fps: float,
+                  ann: Annotator, lookup: RowLookup, boxes, total: int, progress: Progress | None) -> int:
+    """Draw and encode ``parts`` in threads side by side (decoding, scaling, drawing and x264 mostly run
+    outside the GIL), each to its own file, then join them into ``out`` without re-encoding. Every part
+    file is removed; ``out`` appears only when complete."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    lock = threading.Lock()
+    counts = [0] * len(parts)
+
+    def part_progress(i: int):
+        def report(done: int, _total: int) -> None:
+            with lock:
+                counts[i] = done
+                if progress is not None:
+                    progress(sum(counts), total)
+        return report
+
+    tag = uuid.uuid4().hex[:8]
+    files = [out.parent / f".{out.stem}-{tag}-{i}.part.mp4" for i in range(len(parts))]
+
+    def run(i: int) -> int:
+        p = parts[i]
+        frames = _pyav_frames(video, meta, p.keep, ew, eh, start=p.start, stop=p.stop, start_time_s=p.start_time_s,
+                              threads=1)
+        return _encode(exe, files[i], frames, ew, eh, fps, ann, lookup, boxes, len(p.keep), part_progress(i))
+
+    try:
+        with ThreadPoolExecutor(len(parts)) as pool:
+            done = [f.result() for f in [pool.submit(run, i) for i in range(len(parts))]]
+        if any(d != len(p.keep) for d, p in zip(done, parts)):
+            raise ChunkDecodeError(f"a part drew {done} frames of {[len(p.keep) for p in parts]}")
+        _join(exe, files, out)
+        return sum(done)
+    finally:
+        for f in files:
+            f.unlink(missing_ok=True)
+
+
+def _join(exe: str, files: list[Path], out: Path) -> None:
+    """Concatenate H.264 MP4 parts (same encoder settings) into ``out`` without re-encoding."""
+    listing = out.parent / f".{out.stem}-{uuid.uuid4().hex[:8]}.parts.txt"
+    tmp = out.parent / f".{out.stem}-{uuid.uuid4().hex[:8]}.part.mp4"
+    listing.write_text("".join(f"file '{f.name}'\n" for f in files), encoding="utf-8")
+    try:
+        proc = subprocess.run([exe, "-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-f", "concat",
+                               "-safe", "0", "-i", str(listing), "-c", "copy", "-movflags", "+faststart", "-f", "mp4",
+                               str(tmp)], capture_output=True)
+        if proc.returncode != 0:
+            msg = proc.stderr.decode(errors="replace").strip().splitlines()
+            raise ChainscanError(f"Joining the annotated video failed (ffmpeg: {msg[-1] if msg else proc.returncode}); "
+                                 "check the output folder and free disk space, or reinstall imageio-ffmpeg.")
+        try:
+            os.replace(tmp, out)
+        except OSError as e:
+            raise ChainscanError(f"Cannot write the annotated video to {out} ({e.strerror}); "
+                                 "choose a path you can write to.") from None
+    finally:
+        listing.unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
 
 
 def _reader_frames(reader: VideoReader, keep, ew: int, eh: int):
@@ -433,10 +538,15 @@ def write_annotated_video(video: str | os.PathLike, result: ScreeningResult, out
             raise ChainscanError(f"{out} is a folder; give a file name for the annotated video (e.g. annotated.mp4).")
         keep = fi if subsampled else None
         total = len(fi) if subsampled else meta.n_frames_declared
-        try:  # PyAV, scaled in YUV and decoded on all cores; OpenCV's reader if that fails
-            done = _encode(exe, out, _pyav_frames(video, meta, keep, ew, eh), ew, eh, out_fps, ann, lookup, boxes,
-                           total, progress)
-        except ChunkDecodeError:
+        try:  # PyAV, scaled in YUV: in parts drawn side by side when worth it, else one pass on all cores
+            parts = _plan_parts(video, meta, keep, parts=_video_parts(total))
+            if parts:
+                done = _encode_parts(exe, out, video, meta, parts, ew, eh, out_fps, ann, lookup, boxes, total,
+                                     progress)
+            else:
+                done = _encode(exe, out, _pyav_frames(video, meta, keep, ew, eh), ew, eh, out_fps, ann, lookup,
+                               boxes, total, progress)
+        except ChunkDecodeError:  # OpenCV's reader, in one pass
             done = _encode(exe, out, _reader_frames(reader, keep, ew, eh), ew, eh, out_fps, ann, lookup, boxes,
                            total, progress)
         if done == 0:
