@@ -538,8 +538,9 @@ def goal_section(rep: dict) -> list[str]:
     if wv and "cpu_s" in wv:
         out += ["", f"`chainscan screen` with the annotated video (the default) used **{wv['cpu_s']:.1f} s** of CPU "
                 f"({wv['x_realtime']:.2f}× real time): after the screening, the video pass decodes the clip again "
-                "(PyAV, all cores), scales each analysed frame to 720x1280 in YUV, draws the overlay and encodes it "
-                "with x264 *veryfast* (~10 s of CPU for 900 frames). That is "
+                "(PyAV, in one part per core drawn side by side and joined without re-encoding), scales each "
+                "analysed frame to 720x1280 in YUV, draws the overlay and encodes it with x264 *veryfast* (~10 s of "
+                "CPU for 900 frames). That is "
                 f"{'more than' if wv['cpu_s'] > budget else 'close to'} the {budget:.0f} s budget, so no "
                 "arrangement of the work reaches 2× with the video on this machine; faster x264 presets save "
                 "~3–5 s but double or triple the file. Use `--no-video` when only the numbers are needed (batch "
@@ -667,8 +668,9 @@ def render_markdown(rep: dict, args) -> str:
               "converting it to RGB once, at 540 px (the model looks at a 256x256 crop of the person anyway); the "
               "landmarks are scaled back to pixels of the full frame. Any decoding surprise falls back to "
               "OpenCV's reader in one process.",
-              "- **Annotated video** holds the analysed frames at most 1280 px on the long side, decoded with PyAV on "
-              "all cores, scaled in YUV and sent to x264 as YUV (half the bytes of RGB); key frames are read by "
+              "- **Annotated video** holds the analysed frames at most 1280 px on the long side, drawn in one part "
+              "per core side by side (each decoded with PyAV from its own seek point, scaled in YUV and sent to its "
+              "own x264 as YUV, half the bytes of RGB) and joined without re-encoding; key frames are read by "
               "seeking with PyAV. Overlay text is assembled from cached glyphs and blended with OpenCV (an angle "
               "that changes every frame costs no font rendering); caches are bounded, so memory stays flat.",
               "- The MediaPipe model itself (~20 ms per frame on one core) is the floor: on 2 cores and a 60 fps "

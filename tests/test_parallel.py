@@ -125,16 +125,19 @@ def test_parallel_run_matches_a_sequential_run_within_1_degree():
 
 
 @pytest.mark.model
-def test_falls_back_to_one_process_when_a_seek_lands_elsewhere(monkeypatch):
+@pytest.mark.parametrize("spoil", [
+    pytest.param(lambda c: dataclasses.replace(c, times=c.times + 0.5), id="a seek lands elsewhere"),
+    pytest.param(lambda c: dataclasses.replace(c, width=c.width + 8), id="frames of another size"),
+])
+def test_a_chunk_that_does_not_match_its_plan_falls_back_to_one_process(monkeypatch, spoil):
+    # the workers are separate processes: make the second one see frames other than planned
     real = extract._plan_chunks
 
-    def shifted(*a, **k):
+    def spoiled(*a, **k):
         plan = real(*a, **k)
-        c = plan.chunks[1]
-        bad = extract._Chunk(c.number, c.start, c.own_from, c.stop, c.keep, c.times + 0.5, c.checks)
-        return extract._Plan(plan.meta, (plan.chunks[0], bad), plan.n_kept)
+        return extract._Plan(plan.meta, (plan.chunks[0], spoil(plan.chunks[1])), plan.n_kept)
 
-    monkeypatch.setattr(extract, "_plan_chunks", shifted)
+    monkeypatch.setattr(extract, "_plan_chunks", spoiled)
     pose = extract_pose(SLS, max_fps=30.0, workers=2)
     assert pose.n_frames == 300 and pose.frame_indices.tolist() == list(range(300))
 
@@ -194,22 +197,6 @@ def test_chunk_decoder_says_when_it_cannot_read(tmp_path):
     bad.write_bytes(b"\x00" * 1000)
     with pytest.raises(ChunkDecodeError):
         list(decode_chunk(bad, start=0, stop=10, keep=np.arange(10), start_time_s=0.0, rotation_deg=0, reduce=1))
-
-
-@pytest.mark.model
-def test_a_decoder_failure_in_a_worker_falls_back_to_one_process(monkeypatch):
-    # the workers are separate processes: make one fail through a chunk its frames do not match
-    real = extract._plan_chunks
-
-    def wrong_size(*a, **k):
-        plan = real(*a, **k)
-        c = plan.chunks[1]
-        bad = dataclasses.replace(c, width=c.width + 8)
-        return extract._Plan(plan.meta, (plan.chunks[0], bad), plan.n_kept)
-
-    monkeypatch.setattr(extract, "_plan_chunks", wrong_size)
-    pose = extract_pose(SLS, max_fps=30.0, workers=2)
-    assert pose.n_frames == 300 and pose.frame_indices.tolist() == list(range(300))
 
 
 @pytest.mark.model
