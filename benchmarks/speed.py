@@ -537,8 +537,10 @@ def goal_section(rep: dict) -> list[str]:
                     f"the model {cvp['model_ms']:.1f} ms on the {cvp['size'][0]}x{cvp['size'][1]} frame "
                     f"({cvp['decode_ms'] + cvp['model_ms']:.1f} ms). For the {dur:.0f} s clip at ≤ 30 fps that is "
                     f"≈ {per * dur * 30 / 1000:.0f} s of frame work, ≈ {per * dur * 30 / 1000 / cores:.1f} s on "
-                    f"{cores} cores; the rest of the wall time is starting the workers (~0.4 s each, in parallel), "
-                    "planning the chunks and, at the end, the analysis, key frames and files (~0.5 s). The model "
+                    f"{cores} cores; the rest of the wall time is the ~1 s from the command's start to the workers' "
+                    "first frames (Python and its imports, probing and planning the clip, the first person detection), "
+                    "a few tenths of a second by which one chunk finishes before the other, and at the end the "
+                    "analysis, key frames and files (~0.5 s). The model "
                     "itself is the floor: it alone is "
                     f"≈ {wp['model_ms'] * dur * 30 / 1000 / cores:.1f} s on {cores} cores."]
     if wv and "cpu_s" in wv:
