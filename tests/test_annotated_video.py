@@ -570,3 +570,27 @@ def test_a_failed_join_leaves_no_file_at_all(sls, tmp_path, monkeypatch):
     with pytest.raises(ChainscanError, match="Joining"):
         write_annotated_video(clip, result, tmp_path / "a.mp4")
     assert list(tmp_path.iterdir()) == []  # ... and removed with the failure
+
+
+def test_a_part_whose_seek_counts_frames_wrong_falls_back_to_one_pass(sls, tmp_path, monkeypatch):
+    from chainscan.report import video as video_mod
+
+    result, clip = sls
+    monkeypatch.setattr(video_mod, "_video_parts", lambda total: 3)
+    real_plan, real_reader = video_mod._plan_parts, video_mod._reader_frames
+    used = []
+
+    def one_frame_late(*a, **k):  # the middle part's seek finds the frame after the one it counts as first
+        parts = real_plan(*a, **k)
+        p = parts[1]
+        return [parts[0], dataclasses.replace(p, start_time_s=float(p.times[p.start + 1])), parts[2]]
+
+    def reader(*a, **k):
+        used.append(True)
+        return real_reader(*a, **k)
+
+    monkeypatch.setattr(video_mod, "_plan_parts", one_frame_late)
+    monkeypatch.setattr(video_mod, "_reader_frames", reader)
+    out = write_annotated_video(clip, result, tmp_path / "a.mp4")
+    assert used and abs(len(_frames(out)) - result.pose.n_frames) <= 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.mp4"]

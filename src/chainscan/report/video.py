@@ -315,11 +315,15 @@ def _output_size(w: int, h: int, max_side: int | None) -> tuple[int, int, float]
 
 
 def _pyav_frames(video, meta, keep, ew: int, eh: int, *, start: int = 0, stop: int | None = None,
-                 start_time_s: float = 0.0, threads: int = 0):
+                 start_time_s: float = 0.0, threads: int = 0, times: np.ndarray | None = None):
+    """Frames to draw, from PyAV; ``times`` (the timestamp index) checks that a part's seek counted its
+    frames right (a repaired timestamp could shift them by one)."""
     for f in decode_chunk(video, start=start, stop=stop, keep=keep, start_time_s=start_time_s,
                           rotation_deg=meta.rotation_deg, size=(ew, eh), threads=threads):
         if f.rgb.shape != (eh, ew, 3):
             raise ChunkDecodeError(f"frame {f.index} decoded as {f.rgb.shape[1]}x{f.rgb.shape[0]}")
+        if times is not None and (f.index >= len(times) or abs(f.time_s - times[f.index]) > 1e-3):
+            raise ChunkDecodeError(f"frame {f.index} at {f.time_s:.4f} s is not where the index puts it")
         yield f
 
 
@@ -342,6 +346,7 @@ class _Part:
     stop: int             # source frames < stop
     keep: np.ndarray      # source frames drawn
     start_time_s: float
+    times: np.ndarray     # the clip's timestamp index (to check what the seek found)
 
 
 def _plan_parts(video, meta, keep, parts: int) -> list[_Part]:
@@ -359,7 +364,7 @@ def _plan_parts(video, meta, keep, parts: int) -> list[_Part]:
     out = []
     for a, b in zip(bounds[:-1], bounds[1:]):
         k = idx[a:b]
-        out.append(_Part(int(k[0]), int(k[-1]) + 1, k, float(times[k[0]])))
+        out.append(_Part(int(k[0]), int(k[-1]) + 1, k, float(times[k[0]]), times))
     return out
 
 
@@ -388,7 +393,7 @@ def _encode_parts(exe: str, out: Path, video, meta, parts: list[_Part], ew: int,
     def run(i: int) -> int:
         p = parts[i]
         frames = _pyav_frames(video, meta, p.keep, ew, eh, start=p.start, stop=p.stop, start_time_s=p.start_time_s,
-                              threads=1)
+                              threads=1, times=p.times)
         return _encode(exe, files[i], frames, ew, eh, fps, ann, lookup, boxes, len(p.keep), part_progress(i))
 
     try:
