@@ -168,10 +168,10 @@ class _Chunk:
     keep: np.ndarray      # source indices analysed (overlap included)
     times: np.ndarray     # their planned timestamps
     checks: tuple[int, ...]  # source indices to look for other people in
-    width: int = 0        # upright frame size (pixels the landmarks are given in)
-    height: int = 0
-    rotation: int = 0     # clockwise degrees to turn a decoded frame upright
-    reduce: int = 1       # the pose model sees frames shrunk this many times each way
+    width: int            # upright frame size (pixels the landmarks are given in)
+    height: int
+    rotation: int         # clockwise degrees to turn a decoded frame upright
+    reduce: int           # the pose model sees frames shrunk this many times each way
 
 
 @dataclass(frozen=True)
@@ -228,6 +228,7 @@ def _run_chunk(video: str, chunk: _Chunk, model_path: str | None,
     world = np.full((n, N_LANDMARKS, 3), np.nan, np.float32)
     luma = np.full(n, np.nan)
     checks: list[bool] = []
+    small_w, small_h = chunk.width // chunk.reduce, chunk.height // chunk.reduce  # what the model is given
     frames = decode_chunk(video, start=chunk.start, stop=chunk.stop, keep=chunk.keep,
                           start_time_s=float(chunk.times[0]), rotation_deg=chunk.rotation, reduce=chunk.reduce)
     with quiet_native_logs():
@@ -239,7 +240,7 @@ def _run_chunk(video: str, chunk: _Chunk, model_path: str | None,
                     if k >= n or frame.index != chunk.keep[k] or abs(frame.time_s - chunk.times[k]) > 1e-3:
                         return {"mismatch": f"chunk {chunk.number}: frame {frame.index} at {frame.time_s:.4f} s"}
                     h, w = frame.rgb.shape[:2]
-                    if not _sizes_match(chunk, w, h):
+                    if (w, h) != (small_w, small_h):
                         return {"mismatch": f"chunk {chunk.number}: decoded {w}x{h} for {chunk.width}x{chunk.height}"}
                     pf = est.estimate(frame.rgb, frame.time_s)
                     luma[k] = frame_brightness(frame.rgb)
@@ -259,19 +260,11 @@ def _run_chunk(video: str, chunk: _Chunk, model_path: str | None,
                 return {"mismatch": f"chunk {chunk.number}: {k} of {n} frames read"}
         finally:
             est.close()
-    if chunk.width:
-        sx = chunk.width / w
-        img[..., 0] *= sx
-        img[..., 1] *= chunk.height / h
-        img[..., 2] *= sx  # MediaPipe's z is on the scale of x
+    sx = chunk.width / small_w
+    img[..., 0] *= sx
+    img[..., 1] *= chunk.height / small_h
+    img[..., 2] *= sx  # MediaPipe's z is on the scale of x
     return {"img": img, "world": world, "checks": checks, "model": est.name, "luma": luma}
-
-
-def _sizes_match(chunk: _Chunk, w: int, h: int) -> bool:
-    """Is a decoded (shrunk, upright) frame of ``w``×``h`` the planned frame size divided by chunk.reduce?"""
-    if not chunk.width:
-        return True
-    return w == chunk.width // chunk.reduce and h == chunk.height // chunk.reduce
 
 
 def _spawn_worker() -> subprocess.Popen:
@@ -284,21 +277,28 @@ def _spawn_worker() -> subprocess.Popen:
 
 def _kill(procs: list[subprocess.Popen]) -> None:
     for p in procs:
-        with contextlib.suppress(OSError):
-            p.kill()
-        p.wait()
-        for f in (p.stdin, p.stdout):
-            if f is not None:
-                with contextlib.suppress(OSError):
-                    f.close()
+        _end(p)
+        _close_pipes(p)
+
+
+def _end(p: subprocess.Popen) -> None:
+    with contextlib.suppress(OSError):
+        p.kill()
+    p.wait()
+
+
+def _close_pipes(p: subprocess.Popen) -> None:
+    for f in (p.stdin, p.stdout):
+        if f is not None:
+            with contextlib.suppress(OSError):
+                f.close()
 
 
 def _extract_parallel(video: str | os.PathLike, plan: _Plan, model_path: str | os.PathLike | None,
-                      progress: Progress | None, procs: list[subprocess.Popen] | None = None) -> PoseSequence:
-    """One worker process per chunk (``procs``, already started, or new ones)."""
+                      progress: Progress | None, procs: list[subprocess.Popen]) -> PoseSequence:
+    """One worker process per chunk (``procs``, already started by :func:`_spawn_worker`)."""
     model = str(model_path) if model_path else None
     changed = threading.Event()  # set when a worker ends, so the last one is noticed at once
-    procs = procs or [_spawn_worker() for _ in plan.chunks]
     workers = [_Worker(p, str(video), c, model, changed) for p, c in zip(procs, plan.chunks)]
     own = [int(np.searchsorted(c.keep, c.own_from)) for c in plan.chunks]
     expected = plan.n_kept
@@ -324,7 +324,7 @@ def _extract_parallel(video: str | os.PathLike, plan: _Plan, model_path: str | o
         results = [w.result for w in workers]
     finally:
         for w in workers:  # a worker whose result has arrived has nothing left to do but tear down: no wait
-            w.stop(kill=True)
+            w.stop()
     parts = [(r["img"][o:], r["world"][o:], c.times[o:], c.keep[o:]) for r, c, o in zip(results, plan.chunks, own)]
     checks = [x for r in results for x in r["checks"]]
     if progress is not None:
@@ -372,19 +372,10 @@ class _Worker:
             if self._ended is not None:
                 self._ended.set()
 
-    def stop(self, kill: bool) -> None:
-        if kill and self.proc.poll() is None:
-            self.proc.kill()
-        try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:  # pragma: no cover
-            self.proc.kill()
-            self.proc.wait()
-        self._thread.join(timeout=5)
-        for f in (self.proc.stdin, self.proc.stdout):
-            if f is not None:
-                with contextlib.suppress(OSError):
-                    f.close()
+    def stop(self) -> None:
+        _end(self.proc)
+        self._thread.join(timeout=5)  # the pipes are closed only once the reading thread is done with them
+        _close_pipes(self.proc)
 
 
 def _skip_unused_imports() -> None:
