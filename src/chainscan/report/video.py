@@ -333,11 +333,9 @@ MIN_FRAMES_PER_PART = 150
 
 
 def _video_parts(total: int) -> int:
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):  # pragma: no cover - not Linux
-        cores = os.cpu_count() or 1
-    return max(1, min(cores, 4, total // MIN_FRAMES_PER_PART))
+    from ..extract import default_workers  # one per available core
+
+    return max(1, min(default_workers(), 4, total // MIN_FRAMES_PER_PART))
 
 
 @dataclass(frozen=True)
