@@ -104,11 +104,16 @@ def bundled_model_path() -> Path:
 
 
 class MediaPipeBundledPose:
-    """The Pose model bundled with mediapipe 0.10.21 (BlazePose full), in video (tracking) mode."""
+    """The Pose model bundled with mediapipe 0.10.21 (BlazePose full), in video (tracking) mode.
+
+    By default the model runs without its segmentation head, which chainscan never uses (see
+    :mod:`chainscan.io.trimmed_model`: the same landmarks, a third less time per frame); ``trim=False`` or a
+    copy that cannot be made runs MediaPipe's own graph unchanged. ``trimmed`` says which one runs."""
 
     name = "mediapipe-0.10.21-pose-full (bundled)"
 
-    def __init__(self, min_detection_confidence: float = 0.5, min_tracking_confidence: float = 0.5) -> None:
+    def __init__(self, min_detection_confidence: float = 0.5, min_tracking_confidence: float = 0.5, *,
+                 trim: bool = True) -> None:
         try:
             import mediapipe as mp
         except ImportError as e:  # pragma: no cover - dependency missing
@@ -120,12 +125,24 @@ class MediaPipeBundledPose:
                 f"The bundled pose model is missing at {path}; reinstall mediapipe==0.10.21 or pass "
                 f"--model PATH (or set {MODEL_ENV}) to a pose_landmarker .task file.")
         self._mp = mp
-        self._kw = dict(model_complexity=1, enable_segmentation=False, smooth_landmarks=False,
-                        min_detection_confidence=min_detection_confidence,
-                        min_tracking_confidence=min_tracking_confidence)
+        self._conf = dict(min_detection_confidence=min_detection_confidence,
+                          min_tracking_confidence=min_tracking_confidence)
+        self._trim = trim
         with quiet_native_logs():
-            self._video = mp.solutions.pose.Pose(static_image_mode=False, **self._kw)
+            self._video = self._pose(static_image_mode=False)
+        self.trimmed = self._trim
         self._still = None
+
+    def _pose(self, *, static_image_mode: bool):
+        if self._trim:
+            from .trimmed_model import trimmed_pose
+
+            pose = trimmed_pose(static_image_mode=static_image_mode, **self._conf)
+            if pose is not None:
+                return pose
+            self._trim = False  # both graphs of this estimator run the same model
+        return self._mp.solutions.pose.Pose(static_image_mode=static_image_mode, model_complexity=1,
+                                            enable_segmentation=False, smooth_landmarks=False, **self._conf)
 
     def _run(self, pose, rgb: np.ndarray) -> PoseFrame | None:
         res = pose.process(rgb)
@@ -143,7 +160,7 @@ class MediaPipeBundledPose:
     def detect_still(self, rgb: np.ndarray) -> PoseFrame | None:
         if self._still is None:
             with quiet_native_logs():
-                self._still = self._mp.solutions.pose.Pose(static_image_mode=True, **self._kw)
+                self._still = self._pose(static_image_mode=True)
         with quiet_native_logs():
             return self._run(self._still, rgb)
 
