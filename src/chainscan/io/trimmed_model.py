@@ -79,7 +79,7 @@ def trim(model: bytes) -> bytes | None:
     return bytes(b.Output())
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def trimmed_model(source: str) -> Path | None:
     """Path of the trimmed copy of the model at ``source``, made on first use; None if it cannot be made."""
     try:
@@ -114,7 +114,7 @@ def trimmed_model(source: str) -> Path | None:
     return None
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _graph_config(model_file: str):
     """MediaPipe's Pose graph (subgraphs expanded) with the full model's path replaced by ``model_file``."""
     import mediapipe
