@@ -75,3 +75,38 @@ def test_progress_bar_on_a_terminal(test_videos, tmp_path):
     code, text = _run_in_pty([str(CHAINSCAN), "screen", str(test_videos / "two_people.mp4"), "--out",
                               str(tmp_path / "res"), "--no-video", "--workers", "1", "-q"])
     assert code == 1 and "Tracking pose" not in text and "Another person was seen in" in text
+
+
+@pytest.mark.model
+def test_findings_are_shown_before_the_annotated_video_is_drawn(test_videos, tmp_path):
+    """The screening's summary reaches the terminal as soon as it exists; the video's own bar follows, and the
+    last line says how long the screening took on its own."""
+    if not CHAINSCAN.is_file():
+        pytest.skip("the chainscan console script is not installed next to this python")
+    code, text = _run_in_pty([str(CHAINSCAN), "screen", str(test_videos / "single_leg_squat_left_valgus.mp4"),
+                              "--out", str(tmp_path / "res"), "--workers", "1"], timeout_s=180)
+    assert code == 0, text
+    summary = text.index("not a diagnosis")
+    drawing = text.index("Drawing the annotated video")
+    wrote = text.index("Wrote ")
+    assert summary < drawing < wrote
+    assert "annotated.mp4" in text[wrote:] and "(the screening " in text[wrote:]
+    assert (tmp_path / "res" / "annotated.mp4").is_file()
+
+
+@pytest.mark.model
+def test_on_screened_comes_before_any_file(test_videos, tmp_path):
+    from chainscan.run import ScreenOptions, screen_to_folder
+
+    seen = []
+    frames = []
+
+    def on_screened(result):
+        seen.append((result.test, (tmp_path / "res").exists()))
+
+    result, files = screen_to_folder(test_videos / "single_leg_squat_left_valgus.mp4", tmp_path / "res",
+                                     ScreenOptions(), on_screened=on_screened,
+                                     video_progress=lambda done, total: frames.append((done, total)))
+    assert seen == [(result.test, False)]  # called once, with the result, before the folder exists
+    assert frames and frames[-1][0] == frames[-1][1] > 0  # the video's progress reached its end
+    assert (tmp_path / "res" / "annotated.mp4") in files

@@ -162,15 +162,29 @@ def screen(
         check_video_path(video)
         if baseline is not None:
             check_video_path(baseline)
+        screened: list[float] = []
         with quiet_native_logs() as real_stderr:
-            progress_cb, stop = _progress_bar(quiet, video.name, real_stderr)
+            progress_cb, stop = _progress_bar(quiet, f"Tracking pose in {video.name}", real_stderr)
+            video_cb, stop_video = _progress_bar(quiet or not opts.write_video, "Drawing the annotated video",
+                                                 real_stderr, start=False)
+
+            def on_screened(result) -> None:
+                # the findings are shown as soon as they exist; the files (the video above all) follow
+                stop()
+                screened.append(time.perf_counter() - started)
+                if not quiet:
+                    typer.echo(summary_text(result))
+
             try:
-                result, files = screen_to_folder(video, out, opts, progress=progress_cb)
+                result, files = screen_to_folder(video, out, opts, progress=progress_cb, on_screened=on_screened,
+                                                 video_progress=video_cb)
             finally:
                 stop()
+                stop_video()
         if not quiet:
-            typer.echo(summary_text(result))
-            typer.echo(f"Wrote {', '.join(f.name for f in files)} to {out} in {time.perf_counter() - started:.1f} s.")
+            took = time.perf_counter() - started
+            split = f" (the screening {screened[0]:.1f} s)" if screened and took - screened[0] >= 1.0 else ""
+            typer.echo(f"Wrote {', '.join(f.name for f in files)} to {out} in {took:.1f} s{split}.")
     except ChainscanError as e:
         _fail(e)
 
@@ -395,23 +409,37 @@ def batch(
         raise typer.Exit(1)
 
 
-def _progress_bar(quiet: bool, name: str, stream):
-    """A terminal progress bar on stderr (nothing when quiet or not a terminal-friendly run)."""
+def _progress_bar(quiet: bool, label: str, stream, *, start: bool = True):
+    """A terminal progress bar on stderr (nothing when quiet or not a terminal-friendly run): the callback
+    and a stop function (safe to call more than once). ``start=False``: shown from its first update."""
     if quiet or not getattr(stream, "isatty", lambda: False)():
         return None, lambda: None
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-    prog = Progress(TextColumn(f"Tracking pose in {name}"), BarColumn(),
-                    TextColumn("{task.completed}/{task.total} frames"),
+    prog = Progress(TextColumn(label), BarColumn(), TextColumn("{task.completed}/{task.total} frames"),
                     TimeRemainingColumn(), console=Console(file=stream), transient=True)
-    task = prog.add_task("pose", total=None)
-    prog.start()
+    task = prog.add_task("frames", total=None)
+    state = {"started": False, "stopped": False}
+
+    def begin() -> None:
+        if not state["started"]:
+            state["started"] = True
+            prog.start()
 
     def cb(done: int, total: int) -> None:
-        prog.update(task, completed=done, total=total or None)
+        if not state["stopped"]:
+            begin()
+            prog.update(task, completed=done, total=total or None)
 
-    return cb, prog.stop
+    def stop() -> None:
+        if state["started"] and not state["stopped"]:
+            prog.stop()
+        state["stopped"] = True
+
+    if start:
+        begin()
+    return cb, stop
 
 
 def _version(value: bool) -> None:

@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,10 +43,14 @@ class ScreenOptions:
 
 
 def screen_to_folder(video: str | os.PathLike, out: str | os.PathLike, options: ScreenOptions | None = None, *,
-                     progress: Progress | None = None) -> tuple[ScreeningResult, list[Path]]:
+                     progress: Progress | None = None,
+                     on_screened: Callable[[ScreeningResult], None] | None = None,
+                     video_progress: Progress | None = None) -> tuple[ScreeningResult, list[Path]]:
     """Screen ``video`` and write every output into ``out`` (all or nothing: see ``write_outputs``).
 
-    Raises ChainscanError subclasses for bad input (nothing is written then).
+    ``progress`` follows the pose tracking; ``on_screened`` is called with the result as soon as the screening
+    is done, before the files (the annotated video above all) are made; ``video_progress`` follows the
+    annotated video's frames. Raises ChainscanError subclasses for bad input (nothing is written then).
     """
     from .io.video import probe
     from .pipeline import baseline_pose_from_video, screen_video
@@ -64,11 +68,13 @@ def screen_to_folder(video: str | os.PathLike, out: str | os.PathLike, options: 
         base_pose = baseline_pose_from_video(o.baseline_video, max_fps=o.max_fps, model_path=o.model_path)
     result, _ = screen_video(video, o.config, test=o.test, side=o.side, model_path=o.model_path,
                              max_fps=o.max_fps, baseline_pose=base_pose, progress=progress, workers=o.workers)
+    if on_screened is not None:
+        on_screened(result)
     result_dict = result.to_dict()
     write_plan, plan = outputs.plan_step(result_dict, answers)
     extras: list = [write_plan, outputs.keyframes_step(video, result, o.blur_faces)]
     if o.write_video:
-        extras.append(outputs.video_step(video, result, o.blur_faces))
+        extras.append(outputs.video_step(video, result, o.blur_faces, progress=video_progress))
     extras.append(outputs.report_step(o.report_formats, plan, result_dict, o.subject))
     files = write_outputs(result, Path(out), baseline_pose=base_pose, extras=extras)
     return result, files
