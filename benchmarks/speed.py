@@ -557,8 +557,11 @@ def goal_section(rep: dict) -> list[str]:
                 "CPU for 900 frames). That is "
                 f"{'more than' if wv['cpu_s'] > budget else 'close to'} the {budget:.0f} s budget, so no "
                 "arrangement of the work reaches 2× with the video on this machine; faster x264 presets save "
-                "~3–5 s but double or triple the file. Use `--no-video` when only the numbers are needed (batch "
-                "screening, for example)."]
+                "~3–5 s but double or triple the file. So the video comes second: `chainscan screen` prints the "
+                "findings as soon as the screening is done (at about the `--no-video` time above) and then draws "
+                "the video under its own progress bar, and the dashboard shows the findings, charts and plan while "
+                "the video tab fills in. Use `--no-video` when only the numbers are needed (batch screening, for "
+                "example)."]
     return out
 
 
