@@ -26,6 +26,15 @@ def _keep_main_module():
         sys.modules["__main__"] = main
 
 
+@pytest.fixture
+def isolated_app(tmp_path, monkeypatch):
+    """For dashboard tests: the history in a temporary database and folder; run from the repository root
+    (where app.py sits)."""
+    monkeypatch.setenv("CHAINSCAN_DB", str(tmp_path / "history.db"))
+    monkeypatch.setenv("CHAINSCAN_FILES", str(tmp_path / "files"))
+    monkeypatch.chdir(ROOT)
+
+
 @pytest.fixture(scope="session")
 def test_videos() -> Path:
     return TEST_VIDEOS

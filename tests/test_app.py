@@ -25,11 +25,8 @@ TIMEOUT = 120
 
 
 @pytest.fixture(autouse=True)
-def _isolated(tmp_path, monkeypatch):
-    """Keep the history in a temporary database; run from the repository root (where app.py sits)."""
-    monkeypatch.setenv("CHAINSCAN_DB", str(tmp_path / "history.db"))
-    monkeypatch.setenv("CHAINSCAN_FILES", str(tmp_path / "files"))
-    monkeypatch.chdir(ROOT)
+def _isolated(isolated_app):
+    """Every test here: the history in a temporary database, run from the repository root (conftest)."""
 
 
 def _app() -> AppTest:

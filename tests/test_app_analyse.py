@@ -23,10 +23,8 @@ SIX = ("PDF report", "HTML report", "Result (JSON)", "Frames (CSV)", "Reps (CSV)
 
 
 @pytest.fixture(autouse=True)
-def _isolated(tmp_path, monkeypatch):
-    monkeypatch.setenv("CHAINSCAN_DB", str(tmp_path / "history.db"))
-    monkeypatch.setenv("CHAINSCAN_FILES", str(tmp_path / "files"))
-    monkeypatch.chdir(ROOT)
+def _isolated(isolated_app):
+    """Every test here: the history in a temporary database, run from the repository root (conftest)."""
 
 
 def _app() -> AppTest:

@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 from chainscan import synthetic as syn
 from chainscan.cli import app
 from chainscan.io.pose_file import load_pose, save_pose
+from helpers_cli import reanalyse_reuses_stored_baseline
 
 runner = CliRunner()
 
@@ -138,14 +139,7 @@ def test_reanalyse_with_a_separate_baseline(tmp_path):
     assert drop["value"] == pytest.approx(5.0, abs=1.0)
     # the baseline's landmarks are stored with the results and reused by the next reanalyse
     np.testing.assert_array_equal(load_pose(out / "baseline_pose.npz").coords, load_pose(stand).coords)
-    out2 = tmp_path / "o2"
-    r2 = runner.invoke(app, ["reanalyse", str(out / "pose.npz"), "--out", str(out2)])
-    assert r2.exit_code == 0, r2.output
-    assert "separate standing clip stored with it" in r2.output
-    d2 = json.loads((out2 / "result.json").read_text())
-    for x in (d, d2):
-        x.pop("created")
-    assert d2 == d and (out2 / "baseline_pose.npz").is_file()
+    reanalyse_reuses_stored_baseline(out, tmp_path / "o2", d)
     # --clip-baseline ignores it
     out3 = tmp_path / "o3"
     r3 = runner.invoke(app, ["reanalyse", str(out / "pose.npz"), "--out", str(out3), "--clip-baseline", "-q"])

@@ -8,6 +8,7 @@ from typer.testing import CliRunner
 
 from chainscan.cli import app
 from chainscan.io.pose_file import load_pose
+from helpers_cli import reanalyse_reuses_stored_baseline
 from helpers_video import ffmpeg
 
 runner = CliRunner()
@@ -31,11 +32,4 @@ def test_screen_with_a_separate_standing_clip_and_reanalyse(test_videos, tmp_pat
     assert base.meta.source.endswith("standing.mp4") and 30 <= base.n_frames <= 40
     assert d["test"] == "single_leg_stance" and d["stance_side"] == "right"
 
-    out2 = tmp_path / "again"
-    r2 = runner.invoke(app, ["reanalyse", str(out / "pose.npz"), "--out", str(out2)])
-    assert r2.exit_code == 0, r2.output
-    assert "separate standing clip stored with it" in r2.output
-    d2 = json.loads((out2 / "result.json").read_text())
-    for x in (d, d2):
-        x.pop("created")
-    assert d2 == d
+    reanalyse_reuses_stored_baseline(out, tmp_path / "again", d)

@@ -134,3 +134,31 @@ def test_without_a_copy_or_with_a_broken_one_the_untrimmed_graph_runs(cache, mon
     est = MediaPipeBundledPose()  # the graph does not start with it: MediaPipe's own graph runs instead
     assert est.trimmed is False and np.array_equal(est.estimate(rgb, 0.0).image, want)
     est.close()
+
+
+@pytest.mark.model
+def test_a_damaged_copy_in_the_cache_is_never_loaded_and_is_made_again(cache):
+    path = tm.trimmed_model(str(bundled_model_path()))
+    good = path.read_bytes()
+    path.write_bytes(good[:5000])  # cut short (a full disk, a stray edit): TFLite would crash on it
+    tm.trimmed_model.cache_clear()  # a new process
+    est = MediaPipeBundledPose()
+    assert est.trimmed is True and path.read_bytes() == good
+    est.close()
+    path.write_bytes(good[:-1] + bytes([good[-1] ^ 1]))  # one bit flipped
+    tm.trimmed_model.cache_clear()
+    assert tm.trimmed_model(str(bundled_model_path())) == path and path.read_bytes() == good
+
+
+def test_cache_folders_without_a_home_or_with_a_relative_xdg_path(monkeypatch, tmp_path):
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative/cache")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert tm.cache_dirs()[0] == tmp_path / ".cache" / "chainscan"
+
+    def no_home():
+        raise RuntimeError("Could not determine home directory.")
+
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setattr(tm.Path, "home", staticmethod(no_home))
+    dirs = tm.cache_dirs()
+    assert len(dirs) == 1 and dirs[0].name.startswith("chainscan-")

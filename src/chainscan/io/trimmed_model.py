@@ -35,9 +35,18 @@ PRESENCE_OUTPUT = 1
 
 def cache_dirs() -> list[Path]:
     """Where trimmed copies are kept, in order of preference."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    out = []
+    base = os.environ.get("XDG_CACHE_HOME", "")
+    if not os.path.isabs(base):  # unset or relative: the XDG default
+        try:
+            base = str(Path.home() / ".cache")
+        except (RuntimeError, KeyError, OSError):  # no home folder (a bare service account)
+            base = ""
+    if base:
+        out.append(Path(base) / "chainscan")
     uid = os.getuid() if hasattr(os, "getuid") else "user"
-    return [Path(base) / "chainscan", Path(tempfile.gettempdir()) / f"chainscan-{uid}"]
+    out.append(Path(tempfile.gettempdir()) / f"chainscan-{uid}")
+    return out
 
 
 def trim(model: bytes) -> bytes | None:
@@ -79,25 +88,34 @@ def trim(model: bytes) -> bytes | None:
     return bytes(b.Output())
 
 
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
 @functools.cache
 def trimmed_model(source: str) -> Path | None:
-    """Path of the trimmed copy of the model at ``source``, made on first use; None if it cannot be made."""
+    """Path of the trimmed copy of the model at ``source``, made on first use; None if it cannot be made.
+
+    The copy's name carries the digest of the source and of its own bytes: a copy whose bytes no longer
+    match (cut short, edited) is never handed to TFLite, which could crash on it; it is made again."""
     try:
         data = Path(source).read_bytes()
-        key = hashlib.sha256(data).hexdigest()[:16]
     except OSError:
         return None
-    name = f"{Path(source).stem}.no-mask.v{TRIM_VERSION}.{key}.tflite"
+    prefix = f"{Path(source).stem}.no-mask.v{TRIM_VERSION}.{_digest(data)}."
     for folder in cache_dirs():
-        path = folder / name
-        if path.is_file():
-            return path
+        with contextlib.suppress(OSError):
+            for path in sorted(folder.glob(prefix + "*.tflite")):
+                if _digest(path.read_bytes()) == path.name[len(prefix):-len(".tflite")]:
+                    return path
+                path.unlink()  # damaged
     try:
         trimmed = trim(data)
     except Exception:  # noqa: BLE001 - an unreadable layout: the untrimmed model is used
         return None
     if trimmed is None:
         return None
+    name = f"{prefix}{_digest(trimmed)}.tflite"
     for folder in cache_dirs():
         tmp = None
         try:
