@@ -164,6 +164,31 @@ def test_the_answers_change_the_plan():
 
 # ------------------------------------------------------------------------------------------- face blur
 @pytest.mark.model
+def test_the_video_is_shown_before_the_reports_and_even_when_they_fail(monkeypatch):
+    """The video tab is filled as soon as the video and key frames are drawn; the reports come after it, and a
+    report that cannot be written is said in the export tab only (nothing stored) while the video stays."""
+    from chainscan.errors import ChainscanError
+    from chainscan.report import outputs
+    from chainscan.ui import state
+
+    def failing_report_step(*a, **k):
+        def write(folder):
+            raise ChainscanError("The PDF report could not be written (test); try again.")
+        return write
+
+    monkeypatch.setattr(outputs, "report_step", failing_report_step)
+    state.caches().folders.clear()
+    at = _upload(_app().run(), VIDEOS / "single_leg_stance_right.mp4")
+    assert not at.exception, at.exception
+    assert [e.value for e in at.error] == [
+        "The PDF report could not be written (test); try again. Nothing was stored in the history."]
+    assert len(at.get("video")) == 1
+    assert any(c.value.startswith("Skeleton, knee angles") for c in at.caption)
+    assert len(at.get("image")) == 2  # the two key frames
+    assert not _store().list("local")
+
+
+@pytest.mark.model
 def test_blur_faces_reaches_the_video_key_frames_and_reports(monkeypatch):
     from chainscan.report import keyframes, video
 

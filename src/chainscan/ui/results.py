@@ -440,27 +440,33 @@ def render_result(result: ScreeningResult, pose: PoseSequence, *, video_path: st
     try:
         with tabs[3], st.spinner("Drawing the annotated video and key frames…"):
             media = _media(result, fp, path, blur)
-        with tabs[4], st.spinner("Writing the reports…"):
-            reports = _reports(rd, plan, media, fp, label or None, blur)
     except ChainscanError as e:
         with tabs[3]:
             st.error(str(e))
         with tabs[4]:
             st.error(f"{e} Nothing was stored in the history.")
         return result
-    files = _files(media, reports)
-    with tabs[3]:
-        frames = sorted(n for n in files if n.startswith("keyframe_"))
+    shown = _files(media, None)
+    with tabs[3]:  # shown at once: the reports below take a few more seconds
+        frames = sorted(n for n in shown if n.startswith("keyframe_"))
         cols = st.columns(3)
-        if "annotated.mp4" in files:
-            cols[0].video(str(files["annotated.mp4"]))
+        if "annotated.mp4" in shown:
+            cols[0].video(str(shown["annotated.mp4"]))
             cols[0].caption("Skeleton, knee angles, pelvis and trunk lines coloured by finding: green ok, "
                             "amber mild, red marked, grey not rated." + (" Faces blurred." if blur else ""))
         for c, n in zip(cols[1:], frames):
-            c.image(str(files[n]), caption=f"Key frame, {n[len('keyframe_'):-4]} leg: the deepest point of the "
+            c.image(str(shown[n]), caption=f"Key frame, {n[len('keyframe_'):-4]} leg: the deepest point of the "
                     "worst rep", width="stretch")
         if path is None:
             st.caption("No video was kept for this screening, so there is no annotated video or key frame.")
+    try:
+        with tabs[4], st.spinner("Writing the reports…"):
+            reports = _reports(rd, plan, media, fp, label or None, blur)
+    except ChainscanError as e:
+        with tabs[4]:
+            st.error(f"{e} Nothing was stored in the history.")
+        return result
+    files = _files(media, reports)
     with tabs[4]:
         st.markdown("**Download**")
         stem = state.safe_name(Path(rd["source"]["video"] or "chainscan").stem).replace(" ", "_")[:60]
