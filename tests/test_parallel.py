@@ -242,12 +242,15 @@ def test_read_frames_reads_from_the_start_when_a_seek_lands_elsewhere(monkeypatc
 
 @pytest.mark.model
 def test_a_worker_runs_the_model_without_importing_matplotlib_or_sounddevice():
+    """... and with the trimmed model (chainscan.io.trimmed_model), for tracking and for the people check."""
     import subprocess
     import sys
 
     code = ("import sys; from chainscan.extract import _skip_unused_imports; _skip_unused_imports()\n"
             "import numpy as np; from chainscan.io.pose import make_estimator\n"
-            "est = make_estimator(); est.estimate(np.zeros((96, 64, 3), np.uint8), 0.0); est.close()\n"
+            "est = make_estimator(); assert est.trimmed\n"
+            "est.estimate(np.zeros((96, 64, 3), np.uint8), 0.0); est.detect_still(np.zeros((96, 64, 3), np.uint8))\n"
+            "assert est.trimmed; est.close()\n"
             "assert getattr(sys.modules['matplotlib'], '__file__', None) is None\n"
             "assert sys.modules['sounddevice'] is None\n"
             "print('ok')")
