@@ -140,7 +140,7 @@ class MediaPipeBundledPose:
             pose = trimmed_pose(static_image_mode=static_image_mode, **self._conf)
             if pose is not None:
                 return pose
-            self._trim = False  # both graphs of this estimator run the same model
+            self._trim = False  # no copy: the still graph, made later, runs MediaPipe's own model too
         return self._mp.solutions.pose.Pose(static_image_mode=static_image_mode, model_complexity=1,
                                             enable_segmentation=False, smooth_landmarks=False, **self._conf)
 
