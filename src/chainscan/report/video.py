@@ -416,17 +416,28 @@ def _join(exe: str, files: list[Path], out: Path) -> None:
                                "-safe", "0", "-i", str(listing), "-c", "copy", "-movflags", "+faststart", "-f", "mp4",
                                str(tmp)], capture_output=True)
         if proc.returncode != 0:
-            msg = proc.stderr.decode(errors="replace").strip().splitlines()
-            raise ChainscanError(f"Joining the annotated video failed (ffmpeg: {msg[-1] if msg else proc.returncode}); "
-                                 "check the output folder and free disk space, or reinstall imageio-ffmpeg.")
-        try:
-            os.replace(tmp, out)
-        except OSError as e:
-            raise ChainscanError(f"Cannot write the annotated video to {out} ({e.strerror}); "
-                                 "choose a path you can write to.") from None
+            raise ChainscanError(f"Joining the annotated video failed (ffmpeg: "
+                                 f"{_last_line(proc.stderr, proc.returncode)}); check the output folder and free "
+                                 "disk space, or reinstall imageio-ffmpeg.")
+        _put_in_place(tmp, out)
     finally:
         listing.unlink(missing_ok=True)
         tmp.unlink(missing_ok=True)
+
+
+def _last_line(stderr: bytes, otherwise) -> str:
+    """ffmpeg's last stderr line (its error), or ``otherwise`` when it printed nothing."""
+    lines = stderr.decode(errors="replace").strip().splitlines()
+    return lines[-1] if lines else str(otherwise)
+
+
+def _put_in_place(tmp: Path, out: Path) -> None:
+    """Rename a finished temporary video to ``out`` (same folder: atomic)."""
+    try:
+        os.replace(tmp, out)
+    except OSError as e:
+        raise ChainscanError(f"Cannot write the annotated video to {out} ({e.strerror}); "
+                             "choose a path you can write to.") from None
 
 
 def _reader_frames(reader: VideoReader, keep, ew: int, eh: int):
@@ -485,17 +496,11 @@ def _encode(exe: str, out: Path, frames, ew: int, eh: int, fps: float, ann: Anno
                 code = proc.wait()
             if code != 0 or broken:
                 err.seek(0)
-                msg = err.read().decode(errors="replace").strip().splitlines()
-                detail = msg[-1] if msg else f"exit code {code}"
                 raise ChainscanError(
-                    f"Encoding the annotated video failed (ffmpeg: {detail}); check the output folder "
-                    "and free disk space, or reinstall imageio-ffmpeg.")
+                    f"Encoding the annotated video failed (ffmpeg: {_last_line(err.read(), f'exit code {code}')}); "
+                    "check the output folder and free disk space, or reinstall imageio-ffmpeg.")
         if done:
-            try:
-                os.replace(tmp, out)
-            except OSError as e:
-                raise ChainscanError(f"Cannot write the annotated video to {out} ({e.strerror}); "
-                                     "choose a path you can write to.") from None
+            _put_in_place(tmp, out)
             ok = True
     finally:
         if not ok:
